@@ -1,0 +1,91 @@
+//! The HTTP application: router, health and metrics endpoints, and serving with graceful shutdown.
+
+use crate::graphql::build_schema;
+use crate::http::{GraphqlState, graphql_get, graphql_post};
+use axum::Router;
+use axum::extract::{MatchedPath, State};
+use axum::http::{Request, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use std::future::Future;
+use tokio::net::TcpListener;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+use worker::Engine;
+
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+pub fn router(engine: Engine) -> Router {
+    let state = GraphqlState {
+        schema: build_schema(engine.clone()),
+        engine: engine.clone(),
+    };
+    let graphql = Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .with_state(state);
+    let ops = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(engine);
+    graphql
+        .merge(ops)
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        // Spans name the route template, never the raw URI: webhook paths and query strings can hold secrets.
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+            tracing::info_span!("http", method = %req.method(), route = route.as_deref().unwrap_or("unmatched"))
+        }))
+}
+
+async fn readyz(State(engine): State<Engine>) -> impl IntoResponse {
+    match engine.db.ping().await {
+        Ok(()) => (StatusCode::OK, "ready"),
+        Err(e) => {
+            tracing::warn!(error = %e, "database not reachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+        }
+    }
+}
+
+async fn metrics() -> impl IntoResponse {
+    format!(
+        "# HELP db_statements_total SQL statements executed by this process.\n# TYPE db_statements_total counter\ndb_statements_total {}\n",
+        worker::db::statements_executed()
+    )
+}
+
+/// Serves until `shutdown` resolves, then finishes the requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    engine: Engine,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    axum::serve(listener, router(engine))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

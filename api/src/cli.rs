@@ -1,0 +1,164 @@
+//! The binary's subcommands: `serve` (the default), `migrate`, `account create` and `schema`.
+
+use crate::app;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use worker::Engine;
+use worker::auth::NewUser;
+use worker::config::Config;
+use worker::crypto::random_token;
+
+#[derive(Parser)]
+#[command(
+    name = "api",
+    about = "WhatsApp-by-phone channels for a contact center: GraphQL API and workers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate the database, create the first account on an empty one, and serve (default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage accounts.
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+    /// Print the GraphQL schema (SDL).
+    Schema,
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create an account with its first admin and print the admin's token once.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        admin_email: String,
+        #[arg(long, default_value = "Administrator")]
+        admin_name: String,
+    },
+}
+
+pub fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(Command::Schema) = cli.command {
+        print!("{}", crate::graphql::sdl());
+        return Ok(());
+    }
+    let config = Config::from_env()?;
+    crate::telemetry::init(config.log_format);
+    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(config).await,
+            Command::Migrate => {
+                let db = worker::db::connect(&config).await?;
+                worker::db::migrate(&db).await?;
+                println!("migrations applied");
+                Ok(())
+            }
+            Command::Account {
+                command:
+                    AccountCommand::Create {
+                        name,
+                        admin_email,
+                        admin_name,
+                    },
+            } => {
+                let engine = engine(&config).await?;
+                let password = random_token("");
+                let admin = NewUser {
+                    email: admin_email,
+                    name: admin_name,
+                    password: password.clone(),
+                    role: entity::Role::Admin,
+                };
+                let (account, issued) = engine
+                    .create_account(&name, admin, None)
+                    .await
+                    .map_err(describe)?;
+                println!("account {} created ({})", account.name, account.id);
+                println!("admin:    {}", issued.user.email);
+                println!("password: {}", password.expose());
+                println!("token:    {}", issued.token.expose());
+                println!("(shown once: they are stored only as hashes)");
+                Ok(())
+            }
+            Command::Schema => Ok(()),
+        }
+    })
+}
+
+fn describe(e: worker::Error) -> anyhow::Error {
+    match e {
+        worker::Error::Internal(cause) => cause,
+        other => anyhow::anyhow!("{other}"),
+    }
+}
+
+/// Connects, migrates and builds the engine.
+pub async fn engine(config: &Config) -> anyhow::Result<Engine> {
+    let cipher = config.cipher()?;
+    let db = worker::db::connect(config).await?;
+    worker::db::migrate(&db).await?;
+    Ok(Engine::new(db, cipher, &config.public_base_url))
+}
+
+/// On an empty database, creates the first account and admin and prints how to use them.
+pub async fn bootstrap(engine: &Engine, config: &Config) -> anyhow::Result<()> {
+    if engine.account_count().await.map_err(describe)? > 0 {
+        return Ok(());
+    }
+    let generated = config.bootstrap_admin_password.is_none();
+    let password = config
+        .bootstrap_admin_password
+        .clone()
+        .unwrap_or_else(|| random_token(""));
+    let admin = NewUser {
+        email: config.bootstrap_admin_email.clone(),
+        name: "Administrator".into(),
+        password: password.clone(),
+        role: entity::Role::Admin,
+    };
+    match engine
+        .create_account("Default", admin, config.bootstrap_admin_token.as_ref())
+        .await
+    {
+        Ok((_, issued)) => {
+            println!(
+                "First start: created account \"Default\" with admin {}",
+                issued.user.email
+            );
+            if generated {
+                println!("  password: {}", password.expose());
+            }
+            println!("  token:    {}", issued.token.expose());
+            println!("  (shown once: they are stored only as hashes)");
+            Ok(())
+        }
+        // Another process bootstrapped the same database a moment earlier.
+        Err(worker::Error::Conflict { .. }) => Ok(()),
+        Err(e) => Err(describe(e)),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let engine = engine(&config).await?;
+    bootstrap(&engine, &config).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen_addr)
+        .await
+        .with_context(|| format!("APP_LISTEN_ADDR: cannot listen on {}", config.listen_addr))?;
+    println!(
+        "GraphQL: http://{}/graphql (GraphiQL in a browser)",
+        listener.local_addr()?
+    );
+    tracing::info!(addr = %config.listen_addr, "serving");
+    app::serve(listener, engine, app::shutdown_signal()).await
+}

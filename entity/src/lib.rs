@@ -1,0 +1,14 @@
+//! sea-orm entities, one file per table. Enums are string-backed so the same entities run on SQLite and
+//! PostgreSQL. No GraphQL derives here: the API schema is a contract, the table layout is not.
+
+pub mod account;
+pub mod api_token;
+pub mod channel;
+pub mod channel_agent;
+pub mod chatbot;
+pub mod enums;
+pub mod phone_number;
+pub mod user;
+pub mod wrap_up_code;
+
+pub use enums::*;

@@ -1,0 +1,15 @@
+//! Database migrations, run by the binary's `migrate` subcommand and on start-up.
+//! One file per change; a migration is never edited after it lands.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_initial;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_initial::Migration)]
+    }
+}

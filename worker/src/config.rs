@@ -1,0 +1,276 @@
+//! Typed configuration: defaults, then an optional TOML file (`APP_CONFIG_FILE`), then `APP_*` environment
+//! variables. A bad value stops start-up with a message that names it.
+
+use crate::crypto::{Cipher, Secret};
+use anyhow::{Context, anyhow, bail};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub listen_addr: SocketAddr,
+    pub public_base_url: String,
+    pub data_dir: PathBuf,
+    pub encryption_key: Option<Secret>,
+    pub log_format: LogFormat,
+    pub bootstrap_admin_email: String,
+    pub bootstrap_admin_token: Option<Secret>,
+    pub bootstrap_admin_password: Option<Secret>,
+}
+
+/// The file's keys: the environment variables' names without `APP_`, in lower case.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    database_url: Option<String>,
+    listen_addr: Option<String>,
+    public_base_url: Option<String>,
+    data_dir: Option<String>,
+    encryption_key: Option<String>,
+    log_format: Option<String>,
+    bootstrap_admin_email: Option<String>,
+    bootstrap_admin_token: Option<String>,
+    bootstrap_admin_password: Option<String>,
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/app.db?mode=rwc";
+pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:8080";
+
+impl Config {
+    /// Reads the process environment (and the file it names, if any).
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::load(|k| std::env::var(k).ok())
+    }
+
+    /// Reads settings through `env`, so tests can pass their own environment.
+    pub fn load(env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let file = match env("APP_CONFIG_FILE") {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("APP_CONFIG_FILE: cannot read {path}"))?;
+                toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| anyhow!("APP_CONFIG_FILE {path}: {e}"))?
+            }
+            None => FileConfig::default(),
+        };
+        let get = |var: &str, from_file: &Option<String>| env(var).or_else(|| from_file.clone());
+
+        let database_url = get("APP_DATABASE_URL", &file.database_url)
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        backend_of(&database_url).map_err(|e| anyhow!("APP_DATABASE_URL: {e}"))?;
+
+        let listen_raw =
+            get("APP_LISTEN_ADDR", &file.listen_addr).unwrap_or_else(|| DEFAULT_LISTEN_ADDR.into());
+        let listen_addr: SocketAddr = listen_raw.parse().map_err(|_| {
+            anyhow!("APP_LISTEN_ADDR: `{listen_raw}` is not an address like 127.0.0.1:8080")
+        })?;
+
+        let public_base_url = get("APP_PUBLIC_BASE_URL", &file.public_base_url)
+            .unwrap_or_else(|| format!("http://{listen_addr}"));
+        match url::Url::parse(&public_base_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            _ => bail!("APP_PUBLIC_BASE_URL: `{public_base_url}` is not an absolute http(s) URL"),
+        }
+
+        let data_dir =
+            PathBuf::from(get("APP_DATA_DIR", &file.data_dir).unwrap_or_else(|| "data".into()));
+
+        let encryption_key = get("APP_ENCRYPTION_KEY", &file.encryption_key).map(Secret::new);
+        if let Some(k) = &encryption_key {
+            Cipher::from_base64_key(k).map_err(|e| anyhow!("APP_ENCRYPTION_KEY: {e}"))?;
+        }
+
+        let log_format = match get("APP_LOG_FORMAT", &file.log_format).as_deref() {
+            None | Some("human") => LogFormat::Human,
+            Some("json") => LogFormat::Json,
+            Some(other) => bail!("APP_LOG_FORMAT: `{other}` is not one of human, json"),
+        };
+
+        let bootstrap_admin_email = get("APP_BOOTSTRAP_ADMIN_EMAIL", &file.bootstrap_admin_email)
+            .unwrap_or_else(|| "admin@example.com".into());
+        crate::auth::normalise_email(&bootstrap_admin_email).map_err(|_| {
+            anyhow!("APP_BOOTSTRAP_ADMIN_EMAIL: `{bootstrap_admin_email}` is not an email address")
+        })?;
+
+        let bootstrap_admin_token =
+            get("APP_BOOTSTRAP_ADMIN_TOKEN", &file.bootstrap_admin_token).map(Secret::new);
+        if let Some(t) = &bootstrap_admin_token
+            && t.expose().len() < 20
+        {
+            bail!("APP_BOOTSTRAP_ADMIN_TOKEN: must be at least 20 characters");
+        }
+        let bootstrap_admin_password = get(
+            "APP_BOOTSTRAP_ADMIN_PASSWORD",
+            &file.bootstrap_admin_password,
+        )
+        .map(Secret::new);
+        if let Some(p) = &bootstrap_admin_password
+            && p.expose().chars().count() < crate::auth::MIN_PASSWORD_LEN
+        {
+            bail!(
+                "APP_BOOTSTRAP_ADMIN_PASSWORD: must be at least {} characters",
+                crate::auth::MIN_PASSWORD_LEN
+            );
+        }
+
+        Ok(Self {
+            database_url,
+            listen_addr,
+            public_base_url,
+            data_dir,
+            encryption_key,
+            log_format,
+            bootstrap_admin_email,
+            bootstrap_admin_token,
+            bootstrap_admin_password,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        // Checked in `load`.
+        backend_of(&self.database_url).unwrap_or(Backend::Sqlite)
+    }
+
+    /// The cipher for secrets at rest. With SQLite and no configured key, a key is generated on first start and
+    /// kept in `<data_dir>/secret.key`, readable by the owner only. PostgreSQL deployments must configure one.
+    pub fn cipher(&self) -> anyhow::Result<Cipher> {
+        if let Some(k) = &self.encryption_key {
+            return Cipher::from_base64_key(k);
+        }
+        if self.backend() == Backend::Postgres {
+            bail!(
+                "APP_ENCRYPTION_KEY: required with PostgreSQL (base64 of 32 random bytes, e.g. `openssl rand -base64 32`)"
+            );
+        }
+        load_or_create_key_file(&self.data_dir.join("secret.key"))
+    }
+}
+
+fn backend_of(url: &str) -> Result<Backend, String> {
+    if url.starts_with("sqlite:") {
+        Ok(Backend::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Backend::Postgres)
+    } else {
+        Err(format!(
+            "`{url}` is neither a sqlite: nor a postgres:// URL"
+        ))
+    }
+}
+
+fn load_or_create_key_file(path: &Path) -> anyhow::Result<Cipher> {
+    if path.exists() {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        return Cipher::from_base64_key(&Secret::new(text.trim()))
+            .map_err(|e| anyhow!("{}: {e}", path.display()));
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let key = Cipher::generate_key();
+    write_owner_only(path, key.expose())?;
+    Cipher::from_base64_key(&key)
+}
+
+#[cfg(unix)]
+fn write_owner_only(path: &Path, content: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(content.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn write_owner_only(path: &Path, content: &str) -> anyhow::Result<()> {
+    std::fs::write(path, content).with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(pairs: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::load(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(c.listen_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.public_base_url, "http://127.0.0.1:8080");
+        assert_eq!(c.log_format, LogFormat::Human);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        for (k, v) in [
+            ("APP_DATABASE_URL", "mysql://x"),
+            ("APP_LISTEN_ADDR", "nope"),
+            ("APP_PUBLIC_BASE_URL", "/relative"),
+            ("APP_LOG_FORMAT", "xml"),
+            ("APP_ENCRYPTION_KEY", "short"),
+            ("APP_BOOTSTRAP_ADMIN_TOKEN", "tiny"),
+        ] {
+            let err = load(&[(k, v)]).unwrap_err().to_string();
+            assert!(err.starts_with(k), "{k}: {err}");
+        }
+    }
+
+    #[test]
+    fn postgres_requires_a_key() {
+        let c = load(&[("APP_DATABASE_URL", "postgres://localhost/x")]).unwrap();
+        assert!(
+            c.cipher()
+                .unwrap_err()
+                .to_string()
+                .contains("APP_ENCRYPTION_KEY")
+        );
+    }
+
+    #[test]
+    fn key_file_is_created_owner_only_and_reused() {
+        let dir = std::env::temp_dir().join(format!("cfgtest-{}", uuid::Uuid::new_v4()));
+        let c = load(&[("APP_DATA_DIR", dir.to_str().unwrap())]).unwrap();
+        let a = c.cipher().unwrap();
+        let stored = a.encrypt("x").unwrap();
+        let b = c.cipher().unwrap();
+        assert_eq!(b.decrypt(&stored).unwrap().expose(), "x");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.join("secret.key"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

@@ -1,0 +1,85 @@
+//! The database handle: one sea-orm pool on SQLite (embedded default) or PostgreSQL, migrated by the real
+//! `Migrator`, with a counter of executed statements exposed as a metric.
+
+use crate::config::{Backend, Config};
+use anyhow::Context;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+static STATEMENTS: AtomicU64 = AtomicU64::new(0);
+
+/// Statements executed by every pool of this process since it started.
+pub fn statements_executed() -> u64 {
+    STATEMENTS.load(Ordering::Relaxed)
+}
+
+/// Connects to the configured database. For SQLite the file's folder is created, WAL journaling is switched on
+/// and every connection waits up to five seconds on a busy database instead of failing.
+pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    connect_url(&config.database_url, config.backend()).await
+}
+
+pub async fn connect_url(url: &str, backend: Backend) -> anyhow::Result<DatabaseConnection> {
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10));
+    match backend {
+        Backend::Sqlite => {
+            if let Some(dir) = sqlite_dir(url) {
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            opts.max_connections(8).map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(5))
+                    .foreign_keys(true)
+            });
+        }
+        Backend::Postgres => {
+            opts.max_connections(20);
+        }
+    }
+    let mut db = Database::connect(opts)
+        .await
+        .with_context(|| format!("cannot connect to the database ({})", redact(url)))?;
+    db.set_metric_callback(|_| {
+        STATEMENTS.fetch_add(1, Ordering::Relaxed);
+    });
+    Ok(db)
+}
+
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    Migrator::up(db, None)
+        .await
+        .context("database migration failed")
+}
+
+/// The folder of a `sqlite://path/file.db?...` URL, when it names a file.
+fn sqlite_dir(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    std::path::Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(|p| p.to_path_buf())
+}
+
+/// The URL without its password, for error messages.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
