@@ -1,1 +1,407 @@
+//! Test support shared by the integration tests and the load generators: `TestApp` starts the real server on a
+//! random port against a fresh, migrated database (SQLite by default, PostgreSQL when `TEST_POSTGRES_URL` is set)
+//! and talks to it over real HTTP.
 
+pub mod logs;
+
+use anyhow::Context;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use worker::Engine;
+use worker::auth::NewUser;
+use worker::config::Backend;
+use worker::crypto::{Cipher, Secret};
+
+/// The environment variable that switches the suite to PostgreSQL: a server URL whose user may create databases,
+/// e.g. `postgres://postgres@127.0.0.1:5432/postgres`.
+pub const POSTGRES_ENV: &str = "TEST_POSTGRES_URL";
+
+/// A database that exists for one test and is dropped with it.
+pub struct TestDb {
+    pub url: String,
+    pub backend: Backend,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Dir(PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDb {
+    pub async fn fresh() -> anyhow::Result<Self> {
+        match std::env::var(POSTGRES_ENV).ok().filter(|s| !s.is_empty()) {
+            Some(admin_url) => {
+                let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+                let admin = worker::db::connect_url(&admin_url, Backend::Postgres).await?;
+                use sea_orm::ConnectionTrait;
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await?;
+                admin.close().await.ok();
+                let mut u =
+                    url::Url::parse(&admin_url).context("TEST_POSTGRES_URL is not a URL")?;
+                u.set_path(&format!("/{name}"));
+                Ok(Self {
+                    url: u.to_string(),
+                    backend: Backend::Postgres,
+                    cleanup: Cleanup::Postgres { admin_url, name },
+                })
+            }
+            None => {
+                let dir =
+                    std::env::temp_dir().join(format!("wa-test-{}", uuid::Uuid::new_v4().simple()));
+                std::fs::create_dir_all(&dir)?;
+                let url = format!("sqlite://{}/app.db?mode=rwc", dir.display());
+                Ok(Self {
+                    url,
+                    backend: Backend::Sqlite,
+                    cleanup: Cleanup::Dir(dir),
+                })
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::Dir(d) => {
+                let _ = std::fs::remove_dir_all(d);
+            }
+            Cleanup::Postgres { admin_url, name } => {
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                // Drop runs inside the test's runtime: use a thread with a runtime of its own.
+                let _ = std::thread::spawn(move || {
+                    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    else {
+                        return;
+                    };
+                    rt.block_on(async move {
+                        if let Ok(db) = worker::db::connect_url(&admin_url, Backend::Postgres).await
+                        {
+                            use sea_orm::ConnectionTrait;
+                            let _ = db
+                                .execute_unprepared(&format!(
+                                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                                ))
+                                .await;
+                            let _ = db.close().await;
+                        }
+                    })
+                })
+                .join();
+            }
+        }
+    }
+}
+
+/// A GraphQL response as the client saw it.
+#[derive(Debug, Clone)]
+pub struct Gql {
+    pub status: u16,
+    pub raw: String,
+    pub body: Value,
+}
+
+impl Gql {
+    /// `data` at a JSON pointer such as `/createChannel/id`; panics with the whole response when absent.
+    pub fn data(&self, pointer: &str) -> &Value {
+        match self.body.pointer(&format!("/data{pointer}")) {
+            Some(v) if !v.is_null() || self.errors().is_empty() => v,
+            _ => panic!("no data at {pointer}: {}", self.raw),
+        }
+    }
+    pub fn str(&self, pointer: &str) -> String {
+        self.data(pointer)
+            .as_str()
+            .unwrap_or_else(|| panic!("not a string at {pointer}: {}", self.raw))
+            .to_owned()
+    }
+    pub fn errors(&self) -> Vec<Value> {
+        self.body
+            .get("errors")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    }
+    /// The `extensions.code` of the first error; panics when the request succeeded.
+    pub fn code(&self) -> String {
+        let errs = self.errors();
+        let first = errs
+            .first()
+            .unwrap_or_else(|| panic!("expected an error: {}", self.raw));
+        first
+            .pointer("/extensions/code")
+            .and_then(Value::as_str)
+            .unwrap_or("<none>")
+            .to_owned()
+    }
+    /// `(field, code)` of every input error reported in `extensions.errors`.
+    pub fn input_errors(&self) -> Vec<(String, String)> {
+        self.errors()
+            .first()
+            .and_then(|e| e.pointer("/extensions/errors"))
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .map(|e| {
+                        (
+                            e["field"].as_str().unwrap_or("").to_owned(),
+                            e["code"].as_str().unwrap_or("").to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+    pub fn ok(&self) -> &Self {
+        assert!(
+            self.errors().is_empty() && self.status == 200,
+            "request failed: {}",
+            self.raw
+        );
+        self
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub engine: Engine,
+    pub admin_token: String,
+    pub account_id: String,
+    pub db: TestDb,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+pub const PUBLIC_BASE: &str = "https://hooks.example.test";
+
+impl TestApp {
+    /// The real server on a random port, a fresh database and a first account with its admin.
+    pub async fn spawn() -> Self {
+        match Self::try_spawn().await {
+            Ok(app) => app,
+            Err(e) => panic!("cannot start the test app: {e:#}"),
+        }
+    }
+
+    async fn try_spawn() -> anyhow::Result<Self> {
+        logs::install();
+        let db = TestDb::fresh().await?;
+        let conn = worker::db::connect_url(&db.url, db.backend).await?;
+        worker::db::migrate(&conn).await?;
+        let cipher = Cipher::from_base64_key(&Cipher::generate_key())?;
+        let engine = Engine::new(conn, cipher, PUBLIC_BASE);
+        let admin = NewUser {
+            email: format!("admin-{}@example.com", uuid::Uuid::new_v4().simple()),
+            name: "Admin".into(),
+            password: Secret::new("correct horse battery"),
+            role: entity::Role::Admin,
+        };
+        let (account, issued) = engine
+            .create_account("Test account", admin, None)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let served = engine.clone();
+        tokio::spawn(async move {
+            let _ = api::app::serve(listener, served, async move {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        Ok(Self {
+            addr,
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+            engine,
+            admin_token: issued.token.expose().to_owned(),
+            account_id: account.id.to_string(),
+            db,
+            shutdown: Some(tx),
+        })
+    }
+
+    /// POSTs a GraphQL request with `Accept: application/graphql-response+json`.
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Gql {
+        let mut req = self
+            .http
+            .post(format!("{}/graphql", self.base))
+            .header("accept", "application/graphql-response+json")
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("request failed: {e}"));
+        let status = resp.status().as_u16();
+        let raw = resp.text().await.unwrap_or_default();
+        logs::record_body(&raw);
+        let body = serde_json::from_str(&raw).unwrap_or(Value::Null);
+        Gql { status, raw, body }
+    }
+
+    /// A GraphQL request as the account's first admin.
+    pub async fn admin(&self, query: &str, variables: Value) -> Gql {
+        self.gql(Some(&self.admin_token), query, variables).await
+    }
+
+    /// Creates a user with the role (`ADMIN`, `SUPERVISOR`, `AGENT`) and logs them in: `(id, token)`.
+    pub async fn user_with_token(&self, role: &str) -> (String, String) {
+        self.user_with_token_as(&self.admin_token, role).await
+    }
+
+    pub async fn user_with_token_as(&self, admin_token: &str, role: &str) -> (String, String) {
+        let email = format!(
+            "{}-{}@example.com",
+            role.to_lowercase(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let r = self
+            .gql(
+                Some(admin_token),
+                "mutation($i: CreateUserInput!) { createUser(input: $i) { id } }",
+                json!({ "i": { "email": email, "name": format!("{role} user"), "password": "password-123", "role": role } }),
+            )
+            .await;
+        let id = r.ok().str("/createUser/id");
+        let r = self
+            .gql(
+                None,
+                "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
+                json!({ "e": email, "p": "password-123" }),
+            )
+            .await;
+        (id, r.ok().str("/login/token"))
+    }
+
+    /// Another account with its own admin: the admin's token.
+    pub async fn other_account(&self) -> String {
+        let admin = NewUser {
+            email: format!("other-{}@example.com", uuid::Uuid::new_v4().simple()),
+            name: "Other admin".into(),
+            password: Secret::new("correct horse battery"),
+            role: entity::Role::Admin,
+        };
+        let (_, issued) = self
+            .engine
+            .create_account("Other account", admin, None)
+            .await
+            .unwrap_or_else(|e| panic!("cannot create another account: {e}"));
+        issued.token.expose().to_owned()
+    }
+
+    /// A valid channel form, with the given name.
+    pub fn channel_input(name: &str) -> Value {
+        json!({
+            "name": name,
+            "apiUrl": "https://nova.example.test/api",
+            "utilization": 25,
+            "autoAssignmentLimit": 4,
+            "autoAnswer": false,
+            "alertingTimeout": 30,
+            "wrapUpTimeout": 60,
+            "wrapUpCodes": ["Sold", "Not interested"],
+        })
+    }
+
+    /// Creates a channel as `token` and returns its id.
+    pub async fn create_channel_as(&self, token: &str, input: Value) -> String {
+        self.gql(
+            Some(token),
+            "mutation($i: ChannelInput!) { createChannel(input: $i) { id } }",
+            json!({ "i": input }),
+        )
+        .await
+        .ok()
+        .str("/createChannel/id")
+    }
+
+    pub async fn create_channel(&self, name: &str) -> String {
+        self.create_channel_as(&self.admin_token, Self::channel_input(name))
+            .await
+    }
+
+    /// Adds a number to a channel as the admin; returns its id.
+    pub async fn add_number(&self, channel_id: &str, phone: &str, api_key: &str) -> String {
+        self.admin(
+            "mutation($c: ID!, $i: PhoneNumberInput!) { addPhoneNumber(channelId: $c, input: $i) { id } }",
+            json!({ "c": channel_id, "i": { "phoneNumber": phone, "apiKey": api_key } }),
+        )
+        .await
+        .ok()
+        .str("/addPhoneNumber/id")
+    }
+
+    /// Rows in a table, straight from the database.
+    pub async fn count(&self, table: &str) -> i64 {
+        use sea_orm::{ConnectionTrait, Statement};
+        let stmt = Statement::from_string(
+            self.engine.db.get_database_backend(),
+            format!("SELECT COUNT(*) AS n FROM {table}"),
+        );
+        let row = self
+            .engine
+            .db
+            .query_one_raw(stmt)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| panic!("cannot count {table}"));
+        row.try_get::<i64>("", "n")
+            .unwrap_or_else(|e| panic!("count {table}: {e}"))
+    }
+
+    /// Row counts of every product table: to prove a request wrote nothing.
+    pub async fn snapshot(&self) -> Vec<(String, i64)> {
+        let mut out = Vec::new();
+        for t in [
+            "accounts",
+            "users",
+            "api_tokens",
+            "chatbots",
+            "channels",
+            "channel_agents",
+            "wrap_up_codes",
+            "phone_numbers",
+        ] {
+            out.push((t.to_owned(), self.count(t).await));
+        }
+        out
+    }
+
+    /// The statement counter the server exposes on `/metrics`.
+    pub async fn statements(&self) -> u64 {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .ok();
+        let text = match text {
+            Some(r) => r.text().await.unwrap_or_default(),
+            None => String::new(),
+        };
+        text.lines()
+            .find_map(|l| l.strip_prefix("db_statements_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no db_statements_total in /metrics: {text}"))
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

@@ -329,9 +329,39 @@ impl Engine {
                 wrap_up_codes,
                 agents,
             }),
-            _ => Err(Error::Invalid(errors)),
+            _ => Err(Error::Invalid(in_form_order(errors))),
         }
     }
+}
+
+/// The form's field order, in which errors are reported.
+const FIELD_ORDER: [&str; 13] = [
+    "name",
+    "chatbotId",
+    "conversationType",
+    "canWriteFirst",
+    "provider",
+    "apiUrl",
+    "utilization",
+    "autoAssignmentLimit",
+    "autoAnswer",
+    "alertingTimeout",
+    "wrapUpTimeout",
+    "wrapUpCodes",
+    "agentIds",
+];
+
+/// Puts errors in form order (stable within a field), so a form can show them top to bottom.
+pub fn in_form_order(mut errors: Vec<FieldError>) -> Vec<FieldError> {
+    let rank = |f: &str| {
+        let base = f.split('[').next().unwrap_or(f);
+        FIELD_ORDER
+            .iter()
+            .position(|x| *x == base)
+            .unwrap_or(FIELD_ORDER.len())
+    };
+    errors.sort_by_key(|e| rank(&e.field));
+    errors
 }
 
 pub fn name_taken() -> FieldError {

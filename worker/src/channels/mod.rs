@@ -235,7 +235,7 @@ impl Engine {
             .await?
         {
             Some(s) if errors.is_empty() => s,
-            _ => return Err(Error::Invalid(errors)),
+            _ => return Err(Error::Invalid(form::in_form_order(errors))),
         };
         let mut am: channel::ActiveModel = current.into();
         am.name_key = Set(validate::name_key(&s.name));

@@ -1,0 +1,9 @@
+//! The integration suite: the real server over real HTTP, against SQLite by default and PostgreSQL when
+//! `TEST_POSTGRES_URL` is set.
+
+mod access;
+mod auth;
+mod catalog;
+mod channel_form;
+mod numbers;
+mod protocol;
