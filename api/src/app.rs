@@ -16,13 +16,8 @@ use worker::Engine;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 pub fn router(engine: Engine) -> Router {
-    let state = GraphqlState {
-        schema: build_schema(engine.clone()),
-        engine: engine.clone(),
-    };
-    let graphql = Router::new()
-        .route("/graphql", get(graphql_get).post(graphql_post))
-        .with_state(state);
+    let state = GraphqlState { schema: build_schema(engine.clone()), engine: engine.clone() };
+    let graphql = Router::new().route("/graphql", get(graphql_get).post(graphql_post)).with_state(state);
     let ops = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -61,9 +56,7 @@ pub async fn serve(
     engine: Engine,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router(engine))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    axum::serve(listener, router(engine)).with_graceful_shutdown(shutdown).await?;
     Ok(())
 }
 

@@ -9,10 +9,7 @@ use worker::config::Config;
 use worker::crypto::random_token;
 
 #[derive(Parser)]
-#[command(
-    name = "api",
-    about = "WhatsApp-by-phone channels for a contact center: GraphQL API and workers"
-)]
+#[command(name = "api", about = "WhatsApp-by-phone channels for a contact center: GraphQL API and workers")]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -64,14 +61,7 @@ pub fn main() -> anyhow::Result<()> {
                 println!("migrations applied");
                 Ok(())
             }
-            Command::Account {
-                command:
-                    AccountCommand::Create {
-                        name,
-                        admin_email,
-                        admin_name,
-                    },
-            } => {
+            Command::Account { command: AccountCommand::Create { name, admin_email, admin_name } } => {
                 let engine = engine(&config).await?;
                 let password = random_token("");
                 let admin = NewUser {
@@ -80,10 +70,7 @@ pub fn main() -> anyhow::Result<()> {
                     password: password.clone(),
                     role: entity::Role::Admin,
                 };
-                let (account, issued) = engine
-                    .create_account(&name, admin, None)
-                    .await
-                    .map_err(describe)?;
+                let (account, issued) = engine.create_account(&name, admin, None).await.map_err(describe)?;
                 println!("account {} created ({})", account.name, account.id);
                 println!("admin:    {}", issued.user.email);
                 println!("password: {}", password.expose());
@@ -117,25 +104,16 @@ pub async fn bootstrap(engine: &Engine, config: &Config) -> anyhow::Result<()> {
         return Ok(());
     }
     let generated = config.bootstrap_admin_password.is_none();
-    let password = config
-        .bootstrap_admin_password
-        .clone()
-        .unwrap_or_else(|| random_token(""));
+    let password = config.bootstrap_admin_password.clone().unwrap_or_else(|| random_token(""));
     let admin = NewUser {
         email: config.bootstrap_admin_email.clone(),
         name: "Administrator".into(),
         password: password.clone(),
         role: entity::Role::Admin,
     };
-    match engine
-        .create_account("Default", admin, config.bootstrap_admin_token.as_ref())
-        .await
-    {
+    match engine.create_account("Default", admin, config.bootstrap_admin_token.as_ref()).await {
         Ok((_, issued)) => {
-            println!(
-                "First start: created account \"Default\" with admin {}",
-                issued.user.email
-            );
+            println!("First start: created account \"Default\" with admin {}", issued.user.email);
             if generated {
                 println!("  password: {}", password.expose());
             }
@@ -155,10 +133,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen_addr)
         .await
         .with_context(|| format!("APP_LISTEN_ADDR: cannot listen on {}", config.listen_addr))?;
-    println!(
-        "GraphQL: http://{}/graphql (GraphiQL in a browser)",
-        listener.local_addr()?
-    );
+    println!("GraphQL: http://{}/graphql (GraphiQL in a browser)", listener.local_addr()?);
     tracing::info!(addr = %config.listen_addr, "serving");
     app::serve(listener, engine, app::shutdown_signal()).await
 }

@@ -5,11 +5,12 @@
 
 use crate::graphql::{AppSchema, Caller, Loaders};
 use async_graphql::http::GraphiQLSource;
-use async_graphql::parser::types::OperationType;
+use async_graphql::parser::types::{DocumentOperations, OperationDefinition, OperationType};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+use serde_json::Value as Json;
 use worker::Engine;
 
 pub const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -34,6 +35,15 @@ impl MediaType {
             MediaType::Json => JSON,
         }
     }
+
+    /// The status of a request error (parse, validation, variables): 400 with the new media type; legacy
+    /// `application/json` clients get 200.
+    fn request_error_status(self) -> StatusCode {
+        match self {
+            MediaType::GraphqlResponse => StatusCode::BAD_REQUEST,
+            MediaType::Json => StatusCode::OK,
+        }
+    }
 }
 
 /// Picks the response media type. No `Accept` header means `application/json` (what legacy clients expect).
@@ -41,16 +51,10 @@ fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
     let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
         return Some(MediaType::Json);
     };
-    let types: Vec<&str> = accept
-        .split(',')
-        .map(|p| p.split(';').next().unwrap_or("").trim())
-        .collect();
+    let types: Vec<&str> = accept.split(',').map(|p| p.split(';').next().unwrap_or("").trim()).collect();
     if types.contains(&GRAPHQL_RESPONSE) {
         Some(MediaType::GraphqlResponse)
-    } else if types
-        .iter()
-        .any(|t| matches!(*t, JSON | "*/*" | "application/*"))
-    {
+    } else if types.iter().any(|t| matches!(*t, JSON | "*/*" | "application/*")) {
         Some(MediaType::Json)
     } else {
         None
@@ -59,15 +63,7 @@ fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
 
 fn error_body(status: StatusCode, media: MediaType, message: &str) -> Response {
     let body = serde_json::json!({ "errors": [{ "message": message }] });
-    (
-        status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(media.as_str()),
-        )],
-        body.to_string(),
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static(media.as_str()))], body.to_string()).into_response()
 }
 
 fn not_acceptable() -> Response {
@@ -80,17 +76,9 @@ fn not_acceptable() -> Response {
 }
 
 async fn caller(engine: &Engine, headers: &HeaderMap) -> Result<Caller, worker::Error> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(Caller::Anonymous);
-    };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let Some(token) = token.filter(|t| !t.is_empty()) else {
-        return Ok(Caller::InvalidToken);
-    };
+    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(Caller::Anonymous) };
+    let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
+    let Some(token) = token.filter(|t| !t.is_empty()) else { return Ok(Caller::InvalidToken) };
     match engine.authenticate(token).await {
         Ok(actor) => Ok(Caller::User(actor)),
         Err(worker::Error::Unauthenticated(_)) => Ok(Caller::InvalidToken),
@@ -98,12 +86,67 @@ async fn caller(engine: &Engine, headers: &HeaderMap) -> Result<Caller, worker::
     }
 }
 
-async fn execute(
-    state: &GraphqlState,
-    headers: &HeaderMap,
-    media: MediaType,
-    req: async_graphql::Request,
-) -> Response {
+/// A GraphQL-over-HTTP request object: `query` (string, required), `operationName`, `variables` and
+/// `extensions` (objects), each optional or null.
+fn graphql_request(value: Json) -> Result<async_graphql::Request, String> {
+    let Json::Object(mut map) = value else {
+        return Err("the request must be a JSON object with a `query`".into());
+    };
+    if !matches!(map.get("query"), Some(Json::String(_))) {
+        return Err("`query` must be a string holding the GraphQL document".into());
+    }
+    if !matches!(map.get("operationName"), None | Some(Json::Null | Json::String(_))) {
+        return Err("`operationName` must be a string".into());
+    }
+    for k in ["variables", "extensions"] {
+        if !matches!(map.get(k), None | Some(Json::Null | Json::Object(_))) {
+            return Err(format!("`{k}` must be an object"));
+        }
+    }
+    map.retain(|_, v| !v.is_null());
+    serde_json::from_value(Json::Object(map)).map_err(|e| format!("the body is not a GraphQL request: {e}"))
+}
+
+/// The operation the request selects, when the document parses and the selection is unambiguous.
+fn selected_operation(req: &async_graphql::Request) -> Option<OperationDefinition> {
+    let doc = async_graphql::parser::parse_query(&req.query).ok()?;
+    match (&req.operation_name, doc.operations) {
+        (None, DocumentOperations::Single(op)) => Some(op.node),
+        (Some(name), DocumentOperations::Multiple(ops)) => {
+            ops.into_iter().find(|(n, _)| n.as_str() == name.as_str()).map(|(_, op)| op.node)
+        }
+        (Some(_), DocumentOperations::Single(op)) => Some(op.node),
+        // A named operation alone in its document is parsed as `Multiple` too.
+        (None, DocumentOperations::Multiple(ops)) if ops.len() == 1 => ops.into_values().next().map(|op| op.node),
+        (None, DocumentOperations::Multiple(_)) => None,
+    }
+}
+
+/// Required variables (non-null, no default) that the request does not provide. async-graphql would report
+/// these per field, after running the operation's other fields; they are a request error: nothing may run.
+fn missing_variables(op: &OperationDefinition, req: &async_graphql::Request) -> Option<String> {
+    let missing: Vec<String> = op
+        .variable_definitions
+        .iter()
+        .filter(|d| !d.node.var_type.node.nullable && d.node.default_value.is_none())
+        .filter(|d| {
+            let name = async_graphql::Name::new(d.node.name.node.as_str());
+            matches!(req.variables.get(&name), None | Some(async_graphql::Value::Null))
+        })
+        .map(|d| {
+            format!(
+                "Variable \"${}\" of required type \"{}\" was not provided.",
+                d.node.name.node, d.node.var_type.node
+            )
+        })
+        .collect();
+    (!missing.is_empty()).then(|| missing.join(" "))
+}
+
+async fn execute(state: &GraphqlState, headers: &HeaderMap, media: MediaType, req: async_graphql::Request) -> Response {
+    if let Some(msg) = selected_operation(&req).and_then(|op| missing_variables(&op, &req)) {
+        return error_body(media.request_error_status(), media, &msg);
+    }
     let caller = match caller(&state.engine, headers).await {
         Ok(c) => c,
         Err(e) => {
@@ -118,11 +161,7 @@ async fn execute(
     let request_error = resp.data == async_graphql::Value::Null
         && !resp.errors.is_empty()
         && resp.errors.iter().all(|e| e.path.is_empty());
-    let status = if media == MediaType::GraphqlResponse && request_error {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
+    let status = if request_error { media.request_error_status() } else { StatusCode::OK };
     let body = match serde_json::to_string(&resp) {
         Ok(b) => b,
         Err(e) => {
@@ -130,106 +169,52 @@ async fn execute(
             return error_body(StatusCode::INTERNAL_SERVER_ERROR, media, "internal error");
         }
     };
-    (
-        status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(media.as_str()),
-        )],
-        body,
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static(media.as_str()))], body).into_response()
 }
 
-/// The operation a GET request would run, when the document parses.
-fn operation_type(req: &async_graphql::Request) -> Option<OperationType> {
-    let doc = async_graphql::parser::parse_query(&req.query).ok()?;
-    match (&req.operation_name, doc.operations) {
-        (None, async_graphql::parser::types::DocumentOperations::Single(op)) => Some(op.node.ty),
-        (Some(name), ops) => ops
-            .iter()
-            .find(|(n, _)| n.map(|n| n.as_str()) == Some(name.as_str()))
-            .map(|(_, op)| op.node.ty),
-        (None, ops) => ops.iter().next().map(|(_, op)| op.node.ty),
-    }
-}
-
-pub async fn graphql_get(
-    State(state): State<GraphqlState>,
-    headers: HeaderMap,
-    RawQuery(qs): RawQuery,
-) -> Response {
+pub async fn graphql_get(State(state): State<GraphqlState>, headers: HeaderMap, RawQuery(qs): RawQuery) -> Response {
     let qs = qs.unwrap_or_default();
-    let wants_html = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/html"));
+    let wants_html = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
     if qs.is_empty() && wants_html {
-        return Html(
-            GraphiQLSource::build()
-                .endpoint("/graphql")
-                .title("WhatsApp channels API")
-                .finish(),
-        )
-        .into_response();
+        return Html(GraphiQLSource::build().endpoint("/graphql").title("WhatsApp channels API").finish())
+            .into_response();
     }
-    let Some(media) = negotiate(&headers) else {
-        return not_acceptable();
-    };
-    let req = match async_graphql::http::parse_query_string(&qs) {
+    let Some(media) = negotiate(&headers) else { return not_acceptable() };
+    let mut fields = serde_json::Map::new();
+    for (k, v) in url::form_urlencoded::parse(qs.as_bytes()) {
+        let value = match k.as_ref() {
+            "variables" | "extensions" => match serde_json::from_str(&v) {
+                Ok(v) => v,
+                Err(_) => return error_body(StatusCode::BAD_REQUEST, media, &format!("`{k}` is not JSON")),
+            },
+            _ => Json::String(v.into_owned()),
+        };
+        fields.insert(k.into_owned(), value);
+    }
+    let req = match graphql_request(Json::Object(fields)) {
         Ok(r) => r,
-        Err(e) => {
-            return error_body(
-                StatusCode::BAD_REQUEST,
-                media,
-                &format!("bad query parameters: {e}"),
-            );
-        }
+        Err(msg) => return error_body(StatusCode::BAD_REQUEST, media, &msg),
     };
-    if matches!(
-        operation_type(&req),
-        Some(OperationType::Mutation | OperationType::Subscription)
-    ) {
-        let mut r = error_body(
-            StatusCode::METHOD_NOT_ALLOWED,
-            media,
-            "mutations must be sent with POST",
-        );
-        r.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    if matches!(selected_operation(&req).map(|op| op.ty), Some(OperationType::Mutation | OperationType::Subscription)) {
+        let mut r = error_body(StatusCode::METHOD_NOT_ALLOWED, media, "mutations must be sent with POST");
+        r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         return r;
     }
     execute(&state, &headers, media, req).await
 }
 
-pub async fn graphql_post(
-    State(state): State<GraphqlState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let Some(media) = negotiate(&headers) else {
-        return not_acceptable();
-    };
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+pub async fn graphql_post(State(state): State<GraphqlState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(media) = negotiate(&headers) else { return not_acceptable() };
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if content_type.split(';').next().map(str::trim) != Some(JSON) {
-        return error_body(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            media,
-            "Content-Type must be application/json",
-        );
+        return error_body(StatusCode::UNSUPPORTED_MEDIA_TYPE, media, "Content-Type must be application/json");
     }
-    let req: async_graphql::Request = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return error_body(
-                StatusCode::BAD_REQUEST,
-                media,
-                &format!("the body is not a GraphQL request: {e}"),
-            );
-        }
+    let value: Json = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return error_body(StatusCode::BAD_REQUEST, media, &format!("the body is not JSON: {e}")),
     };
-    execute(&state, &headers, media, req).await
+    match graphql_request(value) {
+        Ok(req) => execute(&state, &headers, media, req).await,
+        Err(msg) => error_body(StatusCode::BAD_REQUEST, media, &msg),
+    }
 }

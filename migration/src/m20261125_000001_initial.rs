@@ -7,25 +7,15 @@ use sea_orm_migration::prelude::*;
 pub struct Migration;
 
 fn id() -> ColumnDef {
-    ColumnDef::new(Alias::new("id"))
-        .uuid()
-        .not_null()
-        .primary_key()
-        .to_owned()
+    ColumnDef::new(Alias::new("id")).uuid().not_null().primary_key().to_owned()
 }
 
 fn ts(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name))
-        .timestamp_with_time_zone()
-        .not_null()
-        .to_owned()
+    ColumnDef::new(Alias::new(name)).timestamp_with_time_zone().not_null().to_owned()
 }
 
 fn ts_null(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name))
-        .timestamp_with_time_zone()
-        .null()
-        .to_owned()
+    ColumnDef::new(Alias::new(name)).timestamp_with_time_zone().null().to_owned()
 }
 
 fn fk(table: &str, column: &str, to: &str) -> ForeignKeyCreateStatement {
@@ -45,11 +35,7 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Alias::new("accounts"))
                     .col(id())
-                    .col(
-                        ColumnDef::new(Alias::new("name"))
-                            .string_len(200)
-                            .not_null(),
-                    )
+                    .col(ColumnDef::new(Alias::new("name")).string_len(200).not_null())
                     .col(ts("created_at"))
                     .to_owned(),
             )
@@ -61,22 +47,10 @@ impl MigrationTrait for Migration {
                     .table(Alias::new("users"))
                     .col(id())
                     .col(ColumnDef::new(Alias::new("account_id")).uuid().not_null())
-                    .col(
-                        ColumnDef::new(Alias::new("email"))
-                            .string_len(254)
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(Alias::new("name"))
-                            .string_len(200)
-                            .not_null(),
-                    )
+                    .col(ColumnDef::new(Alias::new("email")).string_len(254).not_null())
+                    .col(ColumnDef::new(Alias::new("name")).string_len(200).not_null())
                     .col(ColumnDef::new(Alias::new("role")).string_len(20).not_null())
-                    .col(
-                        ColumnDef::new(Alias::new("password_hash"))
-                            .string_len(200)
-                            .not_null(),
-                    )
+                    .col(ColumnDef::new(Alias::new("password_hash")).string_len(200).not_null())
                     .col(ColumnDef::new(Alias::new("active")).boolean().not_null())
                     .col(ts("created_at"))
                     .foreign_key(&mut fk("users", "account_id", "accounts"))
@@ -109,11 +83,7 @@ impl MigrationTrait for Migration {
                     .table(Alias::new("api_tokens"))
                     .col(id())
                     .col(ColumnDef::new(Alias::new("user_id")).uuid().not_null())
-                    .col(
-                        ColumnDef::new(Alias::new("token_hash"))
-                            .string_len(64)
-                            .not_null(),
-                    )
+                    .col(ColumnDef::new(Alias::new("token_hash")).string_len(64).not_null())
                     .col(ts("created_at"))
                     .col(ts_null("revoked_at"))
                     .foreign_key(&mut fk("api_tokens", "user_id", "users"))
@@ -137,21 +107,9 @@ impl MigrationTrait for Migration {
                     .table(Alias::new("chatbots"))
                     .col(id())
                     .col(ColumnDef::new(Alias::new("account_id")).uuid().not_null())
-                    .col(
-                        ColumnDef::new(Alias::new("name"))
-                            .string_len(100)
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(Alias::new("name_key"))
-                            .string_len(100)
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(Alias::new("description"))
-                            .string_len(1000)
-                            .null(),
-                    )
+                    .col(ColumnDef::new(Alias::new("name")).string_len(100).not_null())
+                    .col(ColumnDef::new(Alias::new("name_key")).string_len(100).not_null())
+                    .col(ColumnDef::new(Alias::new("description")).string_len(1000).null())
                     .col(ts("created_at"))
                     .col(ts("updated_at"))
                     .foreign_key(&mut fk("chatbots", "account_id", "accounts"))
@@ -176,72 +134,20 @@ impl MigrationTrait for Migration {
                     .table(Alias::new("channels"))
                     .col(id())
                     .col(ColumnDef::new(Alias::new("account_id")).uuid().not_null())
-                    .col(
-                        ColumnDef::new(Alias::new("name"))
-                            .string_len(100)
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(Alias::new("name_key"))
-                            .string_len(100)
-                            .not_null(),
-                    )
+                    .col(ColumnDef::new(Alias::new("name")).string_len(100).not_null())
+                    .col(ColumnDef::new(Alias::new("name_key")).string_len(100).not_null())
                     .col(ColumnDef::new(Alias::new("chatbot_id")).uuid().null())
-                    .col(
-                        ColumnDef::new(Alias::new("conversation_type"))
-                            .string_len(20)
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(Alias::new("can_write_first"))
-                            .boolean()
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(Alias::new("provider"))
-                            .string_len(40)
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(Alias::new("api_url"))
-                            .string_len(2048)
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(Alias::new("webhook_token_hash"))
-                            .string_len(64)
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(Alias::new("webhook_token_enc"))
-                            .string_len(200)
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(Alias::new("utilization"))
-                            .integer()
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(Alias::new("auto_assignment_limit"))
-                            .integer()
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(Alias::new("auto_answer"))
-                            .boolean()
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(Alias::new("alerting_timeout"))
-                            .integer()
-                            .null(),
-                    )
-                    .col(
-                        ColumnDef::new(Alias::new("wrap_up_timeout"))
-                            .integer()
-                            .null(),
-                    )
+                    .col(ColumnDef::new(Alias::new("conversation_type")).string_len(20).not_null())
+                    .col(ColumnDef::new(Alias::new("can_write_first")).boolean().not_null())
+                    .col(ColumnDef::new(Alias::new("provider")).string_len(40).not_null())
+                    .col(ColumnDef::new(Alias::new("api_url")).string_len(2048).not_null())
+                    .col(ColumnDef::new(Alias::new("webhook_token_hash")).string_len(64).not_null())
+                    .col(ColumnDef::new(Alias::new("webhook_token_enc")).string_len(200).not_null())
+                    .col(ColumnDef::new(Alias::new("utilization")).integer().not_null())
+                    .col(ColumnDef::new(Alias::new("auto_assignment_limit")).integer().not_null())
+                    .col(ColumnDef::new(Alias::new("auto_answer")).boolean().not_null())
+                    .col(ColumnDef::new(Alias::new("alerting_timeout")).integer().null())
+                    .col(ColumnDef::new(Alias::new("wrap_up_timeout")).integer().null())
                     .col(ts("created_at"))
                     .col(ts("updated_at"))
                     .col(ts_null("deleted_at"))
@@ -291,11 +197,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Alias::new("channel_id")).uuid().not_null())
                     .col(ColumnDef::new(Alias::new("user_id")).uuid().not_null())
                     .col(ts("created_at"))
-                    .primary_key(
-                        Index::create()
-                            .col(Alias::new("channel_id"))
-                            .col(Alias::new("user_id")),
-                    )
+                    .primary_key(Index::create().col(Alias::new("channel_id")).col(Alias::new("user_id")))
                     .foreign_key(&mut fk("channel_agents", "channel_id", "channels"))
                     .foreign_key(&mut fk("channel_agents", "user_id", "users"))
                     .to_owned(),
@@ -317,16 +219,8 @@ impl MigrationTrait for Migration {
                     .table(Alias::new("wrap_up_codes"))
                     .col(id())
                     .col(ColumnDef::new(Alias::new("channel_id")).uuid().not_null())
-                    .col(
-                        ColumnDef::new(Alias::new("name"))
-                            .string_len(100)
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(Alias::new("name_key"))
-                            .string_len(100)
-                            .not_null(),
-                    )
+                    .col(ColumnDef::new(Alias::new("name")).string_len(100).not_null())
+                    .col(ColumnDef::new(Alias::new("name_key")).string_len(100).not_null())
                     .col(ColumnDef::new(Alias::new("position")).integer().not_null())
                     .col(ts("created_at"))
                     .col(ts_null("archived_at"))
@@ -355,22 +249,10 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Alias::new("channel_id")).uuid().not_null())
                     .col(ColumnDef::new(Alias::new("e164")).string_len(16).not_null())
                     .col(ColumnDef::new(Alias::new("api_key_enc")).text().not_null())
-                    .col(
-                        ColumnDef::new(Alias::new("api_key_hint"))
-                            .string_len(4)
-                            .not_null(),
-                    )
+                    .col(ColumnDef::new(Alias::new("api_key_hint")).string_len(4).not_null())
                     .col(ColumnDef::new(Alias::new("enabled")).boolean().not_null())
-                    .col(
-                        ColumnDef::new(Alias::new("verification"))
-                            .string_len(20)
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(Alias::new("verification_error"))
-                            .string_len(40)
-                            .null(),
-                    )
+                    .col(ColumnDef::new(Alias::new("verification")).string_len(20).not_null())
+                    .col(ColumnDef::new(Alias::new("verification_error")).string_len(40).null())
                     .col(ts_null("last_verified_at"))
                     .col(ts("created_at"))
                     .col(ts("updated_at"))
@@ -408,9 +290,7 @@ impl MigrationTrait for Migration {
             "users",
             "accounts",
         ] {
-            manager
-                .drop_table(Table::drop().table(Alias::new(t)).to_owned())
-                .await?;
+            manager.drop_table(Table::drop().table(Alias::new(t)).to_owned()).await?;
         }
         Ok(())
     }

@@ -36,12 +36,9 @@ impl TestDb {
                 let name = format!("t_{}", uuid::Uuid::new_v4().simple());
                 let admin = worker::db::connect_url(&admin_url, Backend::Postgres).await?;
                 use sea_orm::ConnectionTrait;
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                    .await?;
+                admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
                 admin.close().await.ok();
-                let mut u =
-                    url::Url::parse(&admin_url).context("TEST_POSTGRES_URL is not a URL")?;
+                let mut u = url::Url::parse(&admin_url).context("TEST_POSTGRES_URL is not a URL")?;
                 u.set_path(&format!("/{name}"));
                 Ok(Self {
                     url: u.to_string(),
@@ -50,15 +47,10 @@ impl TestDb {
                 })
             }
             None => {
-                let dir =
-                    std::env::temp_dir().join(format!("wa-test-{}", uuid::Uuid::new_v4().simple()));
+                let dir = std::env::temp_dir().join(format!("wa-test-{}", uuid::Uuid::new_v4().simple()));
                 std::fs::create_dir_all(&dir)?;
                 let url = format!("sqlite://{}/app.db?mode=rwc", dir.display());
-                Ok(Self {
-                    url,
-                    backend: Backend::Sqlite,
-                    cleanup: Cleanup::Dir(dir),
-                })
+                Ok(Self { url, backend: Backend::Sqlite, cleanup: Cleanup::Dir(dir) })
             }
         }
     }
@@ -74,21 +66,14 @@ impl Drop for TestDb {
                 let (admin_url, name) = (admin_url.clone(), name.clone());
                 // Drop runs inside the test's runtime: use a thread with a runtime of its own.
                 let _ = std::thread::spawn(move || {
-                    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                    else {
+                    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
                         return;
                     };
                     rt.block_on(async move {
-                        if let Ok(db) = worker::db::connect_url(&admin_url, Backend::Postgres).await
-                        {
+                        if let Ok(db) = worker::db::connect_url(&admin_url, Backend::Postgres).await {
                             use sea_orm::ConnectionTrait;
-                            let _ = db
-                                .execute_unprepared(&format!(
-                                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                                ))
-                                .await;
+                            let _ =
+                                db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
                             let _ = db.close().await;
                         }
                     })
@@ -116,29 +101,16 @@ impl Gql {
         }
     }
     pub fn str(&self, pointer: &str) -> String {
-        self.data(pointer)
-            .as_str()
-            .unwrap_or_else(|| panic!("not a string at {pointer}: {}", self.raw))
-            .to_owned()
+        self.data(pointer).as_str().unwrap_or_else(|| panic!("not a string at {pointer}: {}", self.raw)).to_owned()
     }
     pub fn errors(&self) -> Vec<Value> {
-        self.body
-            .get("errors")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
+        self.body.get("errors").and_then(Value::as_array).cloned().unwrap_or_default()
     }
     /// The `extensions.code` of the first error; panics when the request succeeded.
     pub fn code(&self) -> String {
         let errs = self.errors();
-        let first = errs
-            .first()
-            .unwrap_or_else(|| panic!("expected an error: {}", self.raw));
-        first
-            .pointer("/extensions/code")
-            .and_then(Value::as_str)
-            .unwrap_or("<none>")
-            .to_owned()
+        let first = errs.first().unwrap_or_else(|| panic!("expected an error: {}", self.raw));
+        first.pointer("/extensions/code").and_then(Value::as_str).unwrap_or("<none>").to_owned()
     }
     /// `(field, code)` of every input error reported in `extensions.errors`.
     pub fn input_errors(&self) -> Vec<(String, String)> {
@@ -149,21 +121,14 @@ impl Gql {
             .map(|a| {
                 a.iter()
                     .map(|e| {
-                        (
-                            e["field"].as_str().unwrap_or("").to_owned(),
-                            e["code"].as_str().unwrap_or("").to_owned(),
-                        )
+                        (e["field"].as_str().unwrap_or("").to_owned(), e["code"].as_str().unwrap_or("").to_owned())
                     })
                     .collect()
             })
             .unwrap_or_default()
     }
     pub fn ok(&self) -> &Self {
-        assert!(
-            self.errors().is_empty() && self.status == 200,
-            "request failed: {}",
-            self.raw
-        );
+        assert!(self.errors().is_empty() && self.status == 200, "request failed: {}", self.raw);
         self
     }
 }
@@ -184,14 +149,21 @@ pub const PUBLIC_BASE: &str = "https://hooks.example.test";
 impl TestApp {
     /// The real server on a random port, a fresh database and a first account with its admin.
     pub async fn spawn() -> Self {
-        match Self::try_spawn().await {
+        Self::spawn_with(true).await
+    }
+
+    /// As `spawn`; `capture_logs: false` leaves logging alone (load generators).
+    pub async fn spawn_with(capture_logs: bool) -> Self {
+        match Self::try_spawn(capture_logs).await {
             Ok(app) => app,
             Err(e) => panic!("cannot start the test app: {e:#}"),
         }
     }
 
-    async fn try_spawn() -> anyhow::Result<Self> {
-        logs::install();
+    async fn try_spawn(capture_logs: bool) -> anyhow::Result<Self> {
+        if capture_logs {
+            logs::install();
+        }
         let db = TestDb::fresh().await?;
         let conn = worker::db::connect_url(&db.url, db.backend).await?;
         worker::db::migrate(&conn).await?;
@@ -203,10 +175,8 @@ impl TestApp {
             password: Secret::new("correct horse battery"),
             role: entity::Role::Admin,
         };
-        let (account, issued) = engine
-            .create_account("Test account", admin, None)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (account, issued) =
+            engine.create_account("Test account", admin, None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -239,10 +209,7 @@ impl TestApp {
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
-        let resp = req
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("request failed: {e}"));
+        let resp = req.send().await.unwrap_or_else(|e| panic!("request failed: {e}"));
         let status = resp.status().as_u16();
         let raw = resp.text().await.unwrap_or_default();
         logs::record_body(&raw);
@@ -261,11 +228,7 @@ impl TestApp {
     }
 
     pub async fn user_with_token_as(&self, admin_token: &str, role: &str) -> (String, String) {
-        let email = format!(
-            "{}-{}@example.com",
-            role.to_lowercase(),
-            uuid::Uuid::new_v4().simple()
-        );
+        let email = format!("{}-{}@example.com", role.to_lowercase(), uuid::Uuid::new_v4().simple());
         let r = self
             .gql(
                 Some(admin_token),
@@ -316,19 +279,14 @@ impl TestApp {
 
     /// Creates a channel as `token` and returns its id.
     pub async fn create_channel_as(&self, token: &str, input: Value) -> String {
-        self.gql(
-            Some(token),
-            "mutation($i: ChannelInput!) { createChannel(input: $i) { id } }",
-            json!({ "i": input }),
-        )
-        .await
-        .ok()
-        .str("/createChannel/id")
+        self.gql(Some(token), "mutation($i: ChannelInput!) { createChannel(input: $i) { id } }", json!({ "i": input }))
+            .await
+            .ok()
+            .str("/createChannel/id")
     }
 
     pub async fn create_channel(&self, name: &str) -> String {
-        self.create_channel_as(&self.admin_token, Self::channel_input(name))
-            .await
+        self.create_channel_as(&self.admin_token, Self::channel_input(name)).await
     }
 
     /// Adds a number to a channel as the admin; returns its id.
@@ -345,20 +303,11 @@ impl TestApp {
     /// Rows in a table, straight from the database.
     pub async fn count(&self, table: &str) -> i64 {
         use sea_orm::{ConnectionTrait, Statement};
-        let stmt = Statement::from_string(
-            self.engine.db.get_database_backend(),
-            format!("SELECT COUNT(*) AS n FROM {table}"),
-        );
-        let row = self
-            .engine
-            .db
-            .query_one_raw(stmt)
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| panic!("cannot count {table}"));
-        row.try_get::<i64>("", "n")
-            .unwrap_or_else(|e| panic!("count {table}: {e}"))
+        let stmt =
+            Statement::from_string(self.engine.db.get_database_backend(), format!("SELECT COUNT(*) AS n FROM {table}"));
+        let row =
+            self.engine.db.query_one_raw(stmt).await.ok().flatten().unwrap_or_else(|| panic!("cannot count {table}"));
+        row.try_get::<i64>("", "n").unwrap_or_else(|e| panic!("count {table}: {e}"))
     }
 
     /// Row counts of every product table: to prove a request wrote nothing.
@@ -381,12 +330,7 @@ impl TestApp {
 
     /// The statement counter the server exposes on `/metrics`.
     pub async fn statements(&self) -> u64 {
-        let text = self
-            .http
-            .get(format!("{}/metrics", self.base))
-            .send()
-            .await
-            .ok();
+        let text = self.http.get(format!("{}/metrics", self.base)).send().await.ok();
         let text = match text {
             Some(r) => r.text().await.unwrap_or_default(),
             None => String::new(),

@@ -42,9 +42,7 @@ pub fn record_body(raw: &str) {
 
 /// Everything logged so far by the whole test process.
 pub fn captured_logs() -> String {
-    LOGS.lock()
-        .map(|l| String::from_utf8_lossy(&l).into_owned())
-        .unwrap_or_default()
+    LOGS.lock().map(|l| String::from_utf8_lossy(&l).into_owned()).unwrap_or_default()
 }
 
 /// Every response body received so far by the whole test process.

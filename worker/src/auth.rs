@@ -6,8 +6,8 @@ use crate::{Engine, Error, Result};
 use chrono::Utc;
 use entity::{Role, account, api_token, user};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -26,20 +26,12 @@ pub struct Actor {
 impl Actor {
     /// Configuration changes: admins only.
     pub fn require_admin(&self) -> Result<()> {
-        if self.role == Role::Admin {
-            Ok(())
-        } else {
-            Err(Error::forbidden())
-        }
+        if self.role == Role::Admin { Ok(()) } else { Err(Error::forbidden()) }
     }
 
     /// Account-wide reads: admins and supervisors.
     pub fn require_staff(&self) -> Result<()> {
-        if self.is_staff() {
-            Ok(())
-        } else {
-            Err(Error::forbidden())
-        }
+        if self.is_staff() { Ok(()) } else { Err(Error::forbidden()) }
     }
 
     pub fn is_staff(&self) -> bool {
@@ -54,7 +46,7 @@ pub struct IssuedToken {
 }
 
 /// Lower-cases and checks an email address (one `@`, something on each side, no spaces).
-pub fn normalise_email(raw: &str) -> std::result::Result<String, ()> {
+pub fn normalise_email(raw: &str) -> Option<String> {
     let e = raw.trim().to_lowercase();
     let mut parts = e.split('@');
     match (parts.next(), parts.next(), parts.next()) {
@@ -66,9 +58,9 @@ pub fn normalise_email(raw: &str) -> std::result::Result<String, ()> {
                 && !e.contains(char::is_whitespace)
                 && e.len() <= 254 =>
         {
-            Ok(e)
+            Some(e)
         }
-        _ => Err(()),
+        _ => None,
     }
 }
 
@@ -81,27 +73,15 @@ pub struct NewUser {
 
 fn validate_new_user(input: &NewUser) -> Result<(String, String)> {
     let mut errors = Vec::new();
-    let email = normalise_email(&input.email).unwrap_or_else(|_| {
-        errors.push(crate::FieldError::new(
-            "email",
-            "INVALID_EMAIL",
-            "must be an email address like ana@example.com",
-        ));
+    let email = normalise_email(&input.email).unwrap_or_else(|| {
+        errors.push(crate::FieldError::new("email", "INVALID_EMAIL", "must be an email address like ana@example.com"));
         String::new()
     });
     let name = input.name.trim().to_owned();
     if name.is_empty() {
-        errors.push(crate::FieldError::new(
-            "name",
-            "REQUIRED",
-            "must not be empty",
-        ));
+        errors.push(crate::FieldError::new("name", "REQUIRED", "must not be empty"));
     } else if name.chars().count() > 200 {
-        errors.push(crate::FieldError::new(
-            "name",
-            "TOO_LONG",
-            "must be at most 200 characters",
-        ));
+        errors.push(crate::FieldError::new("name", "TOO_LONG", "must be at most 200 characters"));
     }
     let n = input.password.expose().chars().count();
     if n < MIN_PASSWORD_LEN {
@@ -111,24 +91,12 @@ fn validate_new_user(input: &NewUser) -> Result<(String, String)> {
             format!("must be at least {MIN_PASSWORD_LEN} characters"),
         ));
     } else if n > 256 {
-        errors.push(crate::FieldError::new(
-            "password",
-            "TOO_LONG",
-            "must be at most 256 characters",
-        ));
+        errors.push(crate::FieldError::new("password", "TOO_LONG", "must be at most 256 characters"));
     }
-    if errors.is_empty() {
-        Ok((email, name))
-    } else {
-        Err(Error::Invalid(errors))
-    }
+    if errors.is_empty() { Ok((email, name)) } else { Err(Error::Invalid(errors)) }
 }
 
-async fn insert_user<C: ConnectionTrait>(
-    db: &C,
-    account_id: Uuid,
-    input: &NewUser,
-) -> Result<user::Model> {
+async fn insert_user<C: ConnectionTrait>(db: &C, account_id: Uuid, input: &NewUser) -> Result<user::Model> {
     let (email, name) = validate_new_user(input)?;
     let password_hash = hash_password(input.password.expose())?;
     let model = user::ActiveModel {
@@ -150,11 +118,7 @@ async fn insert_user<C: ConnectionTrait>(
     })
 }
 
-async fn issue_token<C: ConnectionTrait>(
-    db: &C,
-    user_id: Uuid,
-    fixed: Option<&Secret>,
-) -> Result<Secret> {
+async fn issue_token<C: ConnectionTrait>(db: &C, user_id: Uuid, fixed: Option<&Secret>) -> Result<Secret> {
     let token = fixed.cloned().unwrap_or_else(|| random_token(TOKEN_PREFIX));
     api_token::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -179,29 +143,14 @@ impl Engine {
     ) -> Result<(account::Model, IssuedToken)> {
         let name = account_name.trim();
         if name.is_empty() || name.chars().count() > 200 {
-            return Err(Error::invalid(
-                "name",
-                "INVALID",
-                "must be 1 to 200 characters",
-            ));
+            return Err(Error::invalid("name", "INVALID", "must be 1 to 200 characters"));
         }
         let txn = self.db.begin().await?;
-        let acc = account::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            name: Set(name.to_owned()),
-            created_at: Set(Utc::now()),
-        }
-        .insert(&txn)
-        .await?;
-        let user = insert_user(
-            &txn,
-            acc.id,
-            &NewUser {
-                role: Role::Admin,
-                ..admin
-            },
-        )
-        .await?;
+        let acc =
+            account::ActiveModel { id: Set(Uuid::now_v7()), name: Set(name.to_owned()), created_at: Set(Utc::now()) }
+                .insert(&txn)
+                .await?;
+        let user = insert_user(&txn, acc.id, &NewUser { role: Role::Admin, ..admin }).await?;
         let token = issue_token(&txn, user.id, token).await?;
         txn.commit().await?;
         Ok((acc, IssuedToken { token, user }))
@@ -228,24 +177,16 @@ impl Engine {
         if !u.active {
             return Err(denied);
         }
-        Ok(Actor {
-            user_id: u.id,
-            account_id: u.account_id,
-            role: u.role,
-            token_id: t.id,
-        })
+        Ok(Actor { user_id: u.id, account_id: u.account_id, role: u.role, token_id: t.id })
     }
 
     /// Checks an email and password and issues a new token. Wrong email and wrong password answer the same.
     pub async fn login(&self, email: &str, password: &str) -> Result<IssuedToken> {
         let denied = Error::Unauthenticated("wrong email or password");
-        let Ok(email) = normalise_email(email) else {
+        let Some(email) = normalise_email(email) else {
             return Err(denied);
         };
-        let found = user::Entity::find()
-            .filter(user::Column::Email.eq(email))
-            .one(&self.db)
-            .await?;
+        let found = user::Entity::find().filter(user::Column::Email.eq(email)).one(&self.db).await?;
         let Some(u) = found.filter(|u| u.active) else {
             // Same work as a real check, so timing does not tell which emails exist.
             let _ = verify_password(password, dummy_hash());
@@ -261,10 +202,7 @@ impl Engine {
     /// Revokes the token the caller used.
     pub async fn logout(&self, actor: &Actor) -> Result<()> {
         api_token::Entity::update_many()
-            .col_expr(
-                api_token::Column::RevokedAt,
-                sea_orm::sea_query::Expr::value(Utc::now()),
-            )
+            .col_expr(api_token::Column::RevokedAt, sea_orm::sea_query::Expr::value(Utc::now()))
             .filter(api_token::Column::Id.eq(actor.token_id))
             .exec(&self.db)
             .await?;
@@ -289,10 +227,7 @@ impl Engine {
         am.active = Set(false);
         let u = am.update(&txn).await?;
         api_token::Entity::update_many()
-            .col_expr(
-                api_token::Column::RevokedAt,
-                sea_orm::sea_query::Expr::value(Utc::now()),
-            )
+            .col_expr(api_token::Column::RevokedAt, sea_orm::sea_query::Expr::value(Utc::now()))
             .filter(api_token::Column::UserId.eq(id))
             .filter(api_token::Column::RevokedAt.is_null())
             .exec(&txn)
@@ -301,12 +236,7 @@ impl Engine {
         Ok(u)
     }
 
-    pub async fn user_in_account<C: ConnectionTrait>(
-        &self,
-        db: &C,
-        actor: &Actor,
-        id: Uuid,
-    ) -> Result<user::Model> {
+    pub async fn user_in_account<C: ConnectionTrait>(&self, db: &C, actor: &Actor, id: Uuid) -> Result<user::Model> {
         user::Entity::find_by_id(id)
             .filter(user::Column::AccountId.eq(actor.account_id))
             .one(db)

@@ -5,49 +5,30 @@ use crate::{Engine, Error, FieldError, Result, auth::Actor, validate};
 use chrono::Utc;
 use entity::{channel, chatbot};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
 
 pub const DESCRIPTION_MAX: usize = 1000;
 
-fn check(
-    name: Option<&str>,
-    description: Option<&str>,
-) -> Result<(Option<String>, Option<String>)> {
+fn check(name: Option<&str>, description: Option<&str>) -> Result<(Option<String>, Option<String>)> {
     let mut errors = Vec::new();
     let name = name.map(|n| validate::name("name", n, 100, &mut errors));
     let description = description.map(str::trim).map(str::to_owned);
-    if description
-        .as_ref()
-        .is_some_and(|d| d.chars().count() > DESCRIPTION_MAX)
-    {
+    if description.as_ref().is_some_and(|d| d.chars().count() > DESCRIPTION_MAX) {
         errors.push(FieldError::new(
             "description",
             "TOO_LONG",
             format!("must be at most {DESCRIPTION_MAX} characters"),
         ));
     }
-    if errors.is_empty() {
-        Ok((name, description))
-    } else {
-        Err(Error::Invalid(errors))
-    }
+    if errors.is_empty() { Ok((name, description)) } else { Err(Error::Invalid(errors)) }
 }
 
 fn taken(e: DbErr) -> Error {
-    if is_unique_violation(
-        &e,
-        "ux_chatbots_account_name",
-        "chatbots.account_id, chatbots.name_key",
-    ) {
-        Error::Invalid(vec![FieldError::new(
-            "name",
-            "TAKEN",
-            "another chatbot of this account has this name",
-        )])
+    if is_unique_violation(&e, "ux_chatbots_account_name", "chatbots.account_id, chatbots.name_key") {
+        Error::Invalid(vec![FieldError::new("name", "TAKEN", "another chatbot of this account has this name")])
     } else {
         e.into()
     }
@@ -63,12 +44,7 @@ impl Engine {
             .await?)
     }
 
-    pub async fn create_chatbot(
-        &self,
-        actor: &Actor,
-        name: &str,
-        description: Option<&str>,
-    ) -> Result<chatbot::Model> {
+    pub async fn create_chatbot(&self, actor: &Actor, name: &str, description: Option<&str>) -> Result<chatbot::Model> {
         actor.require_admin()?;
         let (name, description) = check(Some(name), description)?;
         let name = name.unwrap_or_default();
@@ -121,17 +97,11 @@ impl Engine {
             .count(&txn)
             .await?;
         if users > 0 {
-            return Err(Error::conflict(
-                "id",
-                format!("this chatbot is used by {users} channel(s)"),
-            ));
+            return Err(Error::conflict("id", format!("this chatbot is used by {users} channel(s)")));
         }
         // Deleted channels keep history but no longer hold the chatbot.
         channel::Entity::update_many()
-            .col_expr(
-                channel::Column::ChatbotId,
-                sea_orm::sea_query::Expr::value(Option::<Uuid>::None),
-            )
+            .col_expr(channel::Column::ChatbotId, sea_orm::sea_query::Expr::value(Option::<Uuid>::None))
             .filter(channel::Column::ChatbotId.eq(bot.id))
             .exec(&txn)
             .await?;

@@ -60,34 +60,30 @@ impl Config {
     pub fn load(env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let file = match env("APP_CONFIG_FILE") {
             Some(path) => {
-                let text = std::fs::read_to_string(&path)
-                    .with_context(|| format!("APP_CONFIG_FILE: cannot read {path}"))?;
-                toml::from_str::<FileConfig>(&text)
-                    .map_err(|e| anyhow!("APP_CONFIG_FILE {path}: {e}"))?
+                let text =
+                    std::fs::read_to_string(&path).with_context(|| format!("APP_CONFIG_FILE: cannot read {path}"))?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| anyhow!("APP_CONFIG_FILE {path}: {e}"))?
             }
             None => FileConfig::default(),
         };
         let get = |var: &str, from_file: &Option<String>| env(var).or_else(|| from_file.clone());
 
-        let database_url = get("APP_DATABASE_URL", &file.database_url)
-            .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        let database_url = get("APP_DATABASE_URL", &file.database_url).unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
         backend_of(&database_url).map_err(|e| anyhow!("APP_DATABASE_URL: {e}"))?;
 
-        let listen_raw =
-            get("APP_LISTEN_ADDR", &file.listen_addr).unwrap_or_else(|| DEFAULT_LISTEN_ADDR.into());
-        let listen_addr: SocketAddr = listen_raw.parse().map_err(|_| {
-            anyhow!("APP_LISTEN_ADDR: `{listen_raw}` is not an address like 127.0.0.1:8080")
-        })?;
+        let listen_raw = get("APP_LISTEN_ADDR", &file.listen_addr).unwrap_or_else(|| DEFAULT_LISTEN_ADDR.into());
+        let listen_addr: SocketAddr = listen_raw
+            .parse()
+            .map_err(|_| anyhow!("APP_LISTEN_ADDR: `{listen_raw}` is not an address like 127.0.0.1:8080"))?;
 
-        let public_base_url = get("APP_PUBLIC_BASE_URL", &file.public_base_url)
-            .unwrap_or_else(|| format!("http://{listen_addr}"));
+        let public_base_url =
+            get("APP_PUBLIC_BASE_URL", &file.public_base_url).unwrap_or_else(|| format!("http://{listen_addr}"));
         match url::Url::parse(&public_base_url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
             _ => bail!("APP_PUBLIC_BASE_URL: `{public_base_url}` is not an absolute http(s) URL"),
         }
 
-        let data_dir =
-            PathBuf::from(get("APP_DATA_DIR", &file.data_dir).unwrap_or_else(|| "data".into()));
+        let data_dir = PathBuf::from(get("APP_DATA_DIR", &file.data_dir).unwrap_or_else(|| "data".into()));
 
         let encryption_key = get("APP_ENCRYPTION_KEY", &file.encryption_key).map(Secret::new);
         if let Some(k) = &encryption_key {
@@ -100,31 +96,23 @@ impl Config {
             Some(other) => bail!("APP_LOG_FORMAT: `{other}` is not one of human, json"),
         };
 
-        let bootstrap_admin_email = get("APP_BOOTSTRAP_ADMIN_EMAIL", &file.bootstrap_admin_email)
-            .unwrap_or_else(|| "admin@example.com".into());
-        crate::auth::normalise_email(&bootstrap_admin_email).map_err(|_| {
-            anyhow!("APP_BOOTSTRAP_ADMIN_EMAIL: `{bootstrap_admin_email}` is not an email address")
-        })?;
+        let bootstrap_admin_email =
+            get("APP_BOOTSTRAP_ADMIN_EMAIL", &file.bootstrap_admin_email).unwrap_or_else(|| "admin@example.com".into());
+        crate::auth::normalise_email(&bootstrap_admin_email)
+            .ok_or_else(|| anyhow!("APP_BOOTSTRAP_ADMIN_EMAIL: `{bootstrap_admin_email}` is not an email address"))?;
 
-        let bootstrap_admin_token =
-            get("APP_BOOTSTRAP_ADMIN_TOKEN", &file.bootstrap_admin_token).map(Secret::new);
+        let bootstrap_admin_token = get("APP_BOOTSTRAP_ADMIN_TOKEN", &file.bootstrap_admin_token).map(Secret::new);
         if let Some(t) = &bootstrap_admin_token
             && t.expose().len() < 20
         {
             bail!("APP_BOOTSTRAP_ADMIN_TOKEN: must be at least 20 characters");
         }
-        let bootstrap_admin_password = get(
-            "APP_BOOTSTRAP_ADMIN_PASSWORD",
-            &file.bootstrap_admin_password,
-        )
-        .map(Secret::new);
+        let bootstrap_admin_password =
+            get("APP_BOOTSTRAP_ADMIN_PASSWORD", &file.bootstrap_admin_password).map(Secret::new);
         if let Some(p) = &bootstrap_admin_password
             && p.expose().chars().count() < crate::auth::MIN_PASSWORD_LEN
         {
-            bail!(
-                "APP_BOOTSTRAP_ADMIN_PASSWORD: must be at least {} characters",
-                crate::auth::MIN_PASSWORD_LEN
-            );
+            bail!("APP_BOOTSTRAP_ADMIN_PASSWORD: must be at least {} characters", crate::auth::MIN_PASSWORD_LEN);
         }
 
         Ok(Self {
@@ -166,18 +154,14 @@ fn backend_of(url: &str) -> Result<Backend, String> {
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Backend::Postgres)
     } else {
-        Err(format!(
-            "`{url}` is neither a sqlite: nor a postgres:// URL"
-        ))
+        Err(format!("`{url}` is neither a sqlite: nor a postgres:// URL"))
     }
 }
 
 fn load_or_create_key_file(path: &Path) -> anyhow::Result<Cipher> {
     if path.exists() {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        return Cipher::from_base64_key(&Secret::new(text.trim()))
-            .map_err(|e| anyhow!("{}: {e}", path.display()));
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        return Cipher::from_base64_key(&Secret::new(text.trim())).map_err(|e| anyhow!("{}: {e}", path.display()));
     }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -212,10 +196,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn load(pairs: &[(&str, &str)]) -> anyhow::Result<Config> {
-        let m: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::load(|k| m.get(k).cloned())
     }
 
@@ -246,12 +227,7 @@ mod tests {
     #[test]
     fn postgres_requires_a_key() {
         let c = load(&[("APP_DATABASE_URL", "postgres://localhost/x")]).unwrap();
-        assert!(
-            c.cipher()
-                .unwrap_err()
-                .to_string()
-                .contains("APP_ENCRYPTION_KEY")
-        );
+        assert!(c.cipher().unwrap_err().to_string().contains("APP_ENCRYPTION_KEY"));
     }
 
     #[test]
@@ -265,10 +241,7 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.join("secret.key"))
-                .unwrap()
-                .permissions()
-                .mode();
+            let mode = std::fs::metadata(dir.join("secret.key")).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         std::fs::remove_dir_all(dir).ok();

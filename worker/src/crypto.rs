@@ -44,17 +44,15 @@ impl fmt::Debug for Cipher {
 impl Cipher {
     /// Builds a cipher from a base64-encoded 32-byte key.
     pub fn from_base64_key(key: &Secret) -> anyhow::Result<Self> {
-        let bytes = STANDARD
-            .decode(key.expose().trim())
-            .map_err(|_| anyhow!("the encryption key is not valid base64"))?;
+        let bytes =
+            STANDARD.decode(key.expose().trim()).map_err(|_| anyhow!("the encryption key is not valid base64"))?;
         if bytes.len() != 32 {
             return Err(anyhow!(
                 "the encryption key must be 32 bytes (base64 of 32 random bytes), got {}",
                 bytes.len()
             ));
         }
-        let aead = XChaCha20Poly1305::new_from_slice(&bytes)
-            .map_err(|_| anyhow!("bad encryption key length"))?;
+        let aead = XChaCha20Poly1305::new_from_slice(&bytes).map_err(|_| anyhow!("bad encryption key length"))?;
         Ok(Self { aead })
     }
 
@@ -79,9 +77,7 @@ impl Cipher {
     }
 
     pub fn decrypt(&self, stored: &str) -> anyhow::Result<Secret> {
-        let b64 = stored
-            .strip_prefix("v1:")
-            .context("unknown secret format")?;
+        let b64 = stored.strip_prefix("v1:").context("unknown secret format")?;
         let raw = STANDARD.decode(b64).context("secret is not base64")?;
         if raw.len() < 24 {
             return Err(anyhow!("secret too short"));
@@ -91,9 +87,7 @@ impl Cipher {
             .aead
             .decrypt(XNonce::from_slice(nonce), ct)
             .map_err(|_| anyhow!("secret cannot be decrypted with this key"))?;
-        Ok(Secret(
-            String::from_utf8(plain).context("secret is not UTF-8")?,
-        ))
+        Ok(Secret(String::from_utf8(plain).context("secret is not UTF-8")?))
     }
 }
 
@@ -119,9 +113,7 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
 
 pub fn verify_password(password: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(parsed) => argon2::Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
+        Ok(parsed) => argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
         Err(_) => false,
     }
 }

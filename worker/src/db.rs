@@ -23,14 +23,11 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
 
 pub async fn connect_url(url: &str, backend: Backend) -> anyhow::Result<DatabaseConnection> {
     let mut opts = ConnectOptions::new(url.to_owned());
-    opts.sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(10));
+    opts.sqlx_logging(false).connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(10));
     match backend {
         Backend::Sqlite => {
             if let Some(dir) = sqlite_dir(url) {
-                std::fs::create_dir_all(&dir)
-                    .with_context(|| format!("cannot create {}", dir.display()))?;
+                std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
             }
             opts.max_connections(8).map_sqlx_sqlite_opts(|o| {
                 o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
@@ -43,9 +40,8 @@ pub async fn connect_url(url: &str, backend: Backend) -> anyhow::Result<Database
             opts.max_connections(20);
         }
     }
-    let mut db = Database::connect(opts)
-        .await
-        .with_context(|| format!("cannot connect to the database ({})", redact(url)))?;
+    let mut db =
+        Database::connect(opts).await.with_context(|| format!("cannot connect to the database ({})", redact(url)))?;
     db.set_metric_callback(|_| {
         STATEMENTS.fetch_add(1, Ordering::Relaxed);
     });
@@ -53,24 +49,17 @@ pub async fn connect_url(url: &str, backend: Backend) -> anyhow::Result<Database
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    Migrator::up(db, None)
-        .await
-        .context("database migration failed")
+    Migrator::up(db, None).await.context("database migration failed")
 }
 
 /// The folder of a `sqlite://path/file.db?...` URL, when it names a file.
 fn sqlite_dir(url: &str) -> Option<std::path::PathBuf> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     if path.is_empty() || path == ":memory:" {
         return None;
     }
-    std::path::Path::new(path)
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map(|p| p.to_path_buf())
+    std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()).map(|p| p.to_path_buf())
 }
 
 /// The URL without its password, for error messages.

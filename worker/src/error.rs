@@ -15,11 +15,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            code,
-            message: message.into(),
-        }
+        Self { field: field.into(), code, message: message.into() }
     }
 }
 
@@ -37,10 +33,7 @@ pub enum Error {
     Unauthenticated(&'static str),
     /// The request is valid but clashes with the current state (a taken name or number, ...).
     #[error("{message}")]
-    Conflict {
-        field: Option<String>,
-        message: String,
-    },
+    Conflict { field: Option<String>, message: String },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -48,19 +41,12 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub fn invalid(
-        field: impl Into<String>,
-        code: &'static str,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn invalid(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
         Error::Invalid(vec![FieldError::new(field, code, message)])
     }
 
     pub fn conflict(field: &str, message: impl Into<String>) -> Self {
-        Error::Conflict {
-            field: Some(field.to_owned()),
-            message: message.into(),
-        }
+        Error::Conflict { field: Some(field.to_owned()), message: message.into() }
     }
 
     pub fn forbidden() -> Self {
@@ -84,9 +70,7 @@ impl From<anyhow::Error> for Error {
 /// name, so callers pass both.
 pub fn is_unique_violation(err: &DbErr, index: &str, sqlite_columns: &str) -> bool {
     match err.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(msg)) => {
-            msg.contains(index) || msg.contains(sqlite_columns)
-        }
+        Some(SqlErr::UniqueConstraintViolation(msg)) => msg.contains(index) || msg.contains(sqlite_columns),
         _ => false,
     }
 }

@@ -27,15 +27,7 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(
-        db: sea_orm::DatabaseConnection,
-        cipher: crypto::Cipher,
-        public_base_url: &str,
-    ) -> Self {
-        Self {
-            db,
-            cipher: Arc::new(cipher),
-            public_base_url: Arc::from(public_base_url.trim_end_matches('/')),
-        }
+    pub fn new(db: sea_orm::DatabaseConnection, cipher: crypto::Cipher, public_base_url: &str) -> Self {
+        Self { db, cipher: Arc::new(cipher), public_base_url: Arc::from(public_base_url.trim_end_matches('/')) }
     }
 }

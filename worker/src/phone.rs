@@ -12,11 +12,7 @@ pub fn normalise_e164(field: &str, raw: &str) -> Result<String, FieldError> {
             "must be an international number with its country code, e.g. +14155550123",
         )
     };
-    let compact: String = raw
-        .trim()
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
-        .collect();
+    let compact: String = raw.trim().chars().filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')')).collect();
     let digits = if let Some(d) = compact.strip_prefix('+') {
         d
     } else if let Some(d) = compact.strip_prefix("00") {
@@ -24,10 +20,7 @@ pub fn normalise_e164(field: &str, raw: &str) -> Result<String, FieldError> {
     } else {
         return Err(invalid());
     };
-    if !(7..=15).contains(&digits.len())
-        || !digits.bytes().all(|b| b.is_ascii_digit())
-        || digits.starts_with('0')
-    {
+    if !(7..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.starts_with('0') {
         return Err(invalid());
     }
     Ok(format!("+{digits}"))
@@ -51,22 +44,9 @@ mod tests {
 
     #[test]
     fn refuses() {
-        for raw in [
-            "",
-            "4155550123",
-            "+",
-            "+0123456789",
-            "+1415abc0123",
-            "+1234567890123456",
-            "+123456",
-            "++1415555",
-        ] {
+        for raw in ["", "4155550123", "+", "+0123456789", "+1415abc0123", "+1234567890123456", "+123456", "++1415555"] {
             let e = normalise_e164("phoneNumber", raw).unwrap_err();
-            assert_eq!(
-                (e.field.as_str(), e.code),
-                ("phoneNumber", "INVALID_PHONE_NUMBER"),
-                "{raw}"
-            );
+            assert_eq!((e.field.as_str(), e.code), ("phoneNumber", "INVALID_PHONE_NUMBER"), "{raw}");
         }
     }
 }

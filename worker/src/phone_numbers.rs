@@ -23,11 +23,7 @@ pub enum NumberState {
 
 impl NumberState {
     pub fn of(n: &phone_number::Model) -> Self {
-        if n.deleted_at.is_some() {
-            NumberState::Deleted
-        } else {
-            NumberState::Active
-        }
+        if n.deleted_at.is_some() { NumberState::Deleted } else { NumberState::Active }
     }
 }
 
@@ -44,11 +40,7 @@ fn check_api_key(raw: &str, errors: &mut Vec<FieldError>) -> (String, String) {
             format!("must be {API_KEY_MIN} to {API_KEY_MAX} characters"),
         ));
     } else if key.chars().any(char::is_whitespace) {
-        errors.push(FieldError::new(
-            "apiKey",
-            "INVALID",
-            "must not contain spaces",
-        ));
+        errors.push(FieldError::new("apiKey", "INVALID", "must not contain spaces"));
     }
     let hint: String = key.chars().skip(n.saturating_sub(4)).collect();
     (key.to_owned(), hint)
@@ -56,10 +48,7 @@ fn check_api_key(raw: &str, errors: &mut Vec<FieldError>) -> (String, String) {
 
 fn number_taken(e: DbErr) -> Error {
     if is_unique_violation(&e, "ux_phone_numbers_live_e164", "phone_numbers.e164") {
-        Error::conflict(
-            "phoneNumber",
-            "this number is already connected to a channel",
-        )
+        Error::conflict("phoneNumber", "this number is already connected to a channel")
     } else {
         e.into()
     }
@@ -75,9 +64,7 @@ impl Engine {
     ) -> Result<phone_number::Model> {
         let ch = self.channel_for_change(&self.db, actor, channel_id).await?;
         let mut errors = Vec::new();
-        let e164 = normalise_e164("phoneNumber", phone)
-            .map_err(|e| errors.push(e))
-            .unwrap_or_default();
+        let e164 = normalise_e164("phoneNumber", phone).map_err(|e| errors.push(e)).unwrap_or_default();
         let (key, hint) = check_api_key(api_key, &mut errors);
         if !errors.is_empty() {
             return Err(Error::Invalid(errors));
@@ -110,9 +97,7 @@ impl Engine {
             .one(&self.db)
             .await?
             .ok_or(Error::NotFound("phone number"))?;
-        self.channel(actor, n.channel_id)
-            .await
-            .map_err(|_| Error::NotFound("phone number"))?;
+        self.channel(actor, n.channel_id).await.map_err(|_| Error::NotFound("phone number"))?;
         Ok(n)
     }
 
@@ -152,10 +137,7 @@ impl Engine {
     ) -> Result<phone_number::Model> {
         let n = self.number_for_change(actor, id).await?;
         if n.deleted_at.is_some() {
-            return Err(Error::conflict(
-                "id",
-                "a deleted number cannot be enabled or disabled; restore it first",
-            ));
+            return Err(Error::conflict("id", "a deleted number cannot be enabled or disabled; restore it first"));
         }
         let mut am: phone_number::ActiveModel = n.into();
         am.enabled = Set(enabled);
@@ -164,11 +146,7 @@ impl Engine {
     }
 
     /// Moves a number to the channel's Deleted list. Deleting a deleted number changes nothing.
-    pub async fn delete_phone_number(
-        &self,
-        actor: &Actor,
-        id: Uuid,
-    ) -> Result<phone_number::Model> {
+    pub async fn delete_phone_number(&self, actor: &Actor, id: Uuid) -> Result<phone_number::Model> {
         let n = self.number_for_change(actor, id).await?;
         if n.deleted_at.is_some() {
             return Ok(n);
@@ -181,11 +159,7 @@ impl Engine {
     }
 
     /// Brings a deleted number back to the Active list, unless another live number took it meanwhile.
-    pub async fn restore_phone_number(
-        &self,
-        actor: &Actor,
-        id: Uuid,
-    ) -> Result<phone_number::Model> {
+    pub async fn restore_phone_number(&self, actor: &Actor, id: Uuid) -> Result<phone_number::Model> {
         let n = self.number_for_change(actor, id).await?;
         if n.deleted_at.is_none() {
             return Ok(n);
@@ -197,10 +171,7 @@ impl Engine {
     }
 
     /// Numbers of several channels at once, both lists, oldest first: one query.
-    pub async fn phone_numbers_of(
-        &self,
-        channel_ids: &[Uuid],
-    ) -> Result<HashMap<Uuid, Vec<phone_number::Model>>> {
+    pub async fn phone_numbers_of(&self, channel_ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<phone_number::Model>>> {
         let mut out: HashMap<Uuid, Vec<phone_number::Model>> = HashMap::new();
         for n in phone_number::Entity::find()
             .filter(phone_number::Column::ChannelId.is_in(channel_ids.iter().copied()))

@@ -8,11 +8,7 @@ pub fn name(field: &str, raw: &str, max: usize, errors: &mut Vec<FieldError>) ->
     if v.is_empty() {
         errors.push(FieldError::new(field, "REQUIRED", "must not be empty"));
     } else if v.chars().count() > max {
-        errors.push(FieldError::new(
-            field,
-            "TOO_LONG",
-            format!("must be at most {max} characters"),
-        ));
+        errors.push(FieldError::new(field, "TOO_LONG", format!("must be at most {max} characters")));
     }
     v.to_owned()
 }
@@ -25,11 +21,7 @@ pub fn name_key(name: &str) -> String {
 /// An integer within `min..=max`.
 pub fn range(field: &str, v: i32, min: i32, max: i32, errors: &mut Vec<FieldError>) {
     if v < min || v > max {
-        errors.push(FieldError::new(
-            field,
-            "OUT_OF_RANGE",
-            format!("must be between {min} and {max}"),
-        ));
+        errors.push(FieldError::new(field, "OUT_OF_RANGE", format!("must be between {min} and {max}")));
     }
 }
 
@@ -38,11 +30,7 @@ pub fn http_url(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> String 
     let v = raw.trim();
     match url::Url::parse(v) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-        _ => errors.push(FieldError::new(
-            field,
-            "INVALID_URL",
-            "must be an absolute http or https URL",
-        )),
+        _ => errors.push(FieldError::new(field, "INVALID_URL", "must be an absolute http or https URL")),
     }
     v.to_owned()
 }
@@ -59,9 +47,5 @@ pub fn id(field: &str, raw: &str, what: &str, errors: &mut Vec<FieldError>) -> O
 }
 
 pub fn not_found(field: &str, what: &str) -> FieldError {
-    FieldError::new(
-        field,
-        "NOT_FOUND",
-        format!("no such {what} in this account"),
-    )
+    FieldError::new(field, "NOT_FOUND", format!("no such {what} in this account"))
 }

@@ -3,7 +3,7 @@
 
 use super::error::{ApiError, ApiResult};
 use super::types::Channel;
-use super::{actor, engine};
+use super::{actor, engine, loaders};
 use async_graphql::{Context, Object, SimpleObject};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -17,31 +17,18 @@ pub fn encode_cursor(c: &entity::channel::Model) -> String {
 }
 
 pub fn decode_cursor(s: &str) -> ApiResult<ChannelCursor> {
-    let bad = || {
-        ApiError::bad_input(
-            "after",
-            "INVALID_CURSOR",
-            "is not a cursor returned by this list",
-        )
-    };
+    let bad = || ApiError::bad_input("after", "INVALID_CURSOR", "is not a cursor returned by this list");
     let raw = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
     let text = String::from_utf8(raw).map_err(|_| bad())?;
     let (id, name_key) = text.split_once('\n').ok_or_else(bad)?;
     let id = uuid::Uuid::parse_str(id).map_err(|_| bad())?;
-    Ok(ChannelCursor {
-        name_key: name_key.to_owned(),
-        id,
-    })
+    Ok(ChannelCursor { name_key: name_key.to_owned(), id })
 }
 
 pub fn page_size(first: Option<i32>) -> ApiResult<u64> {
     match first.unwrap_or(DEFAULT_PAGE) {
         n @ 0..=MAX_PAGE => Ok(n as u64),
-        _ => Err(ApiError::bad_input(
-            "first",
-            "OUT_OF_RANGE",
-            format!("must be between 0 and {MAX_PAGE}"),
-        )),
+        _ => Err(ApiError::bad_input("first", "OUT_OF_RANGE", format!("must be between 0 and {MAX_PAGE}"))),
     }
 }
 
@@ -77,18 +64,15 @@ pub struct ChannelConnection {
 #[Object]
 impl ChannelConnection {
     #[graphql(complexity = "100 * child_complexity")]
-    async fn edges(&self) -> Vec<ChannelEdge> {
-        self.page
-            .channels
-            .iter()
-            .cloned()
-            .map(ChannelEdge)
-            .collect()
+    async fn edges(&self, ctx: &Context<'_>) -> ApiResult<Vec<ChannelEdge>> {
+        loaders(ctx)?.prefetch(&self.page.channels, ctx.look_ahead().field("node")).await?;
+        Ok(self.page.channels.iter().cloned().map(ChannelEdge).collect())
     }
     /// The channels of the page, without cursors.
     #[graphql(complexity = "100 * child_complexity")]
-    async fn nodes(&self) -> Vec<Channel> {
-        self.page.channels.iter().cloned().map(Channel).collect()
+    async fn nodes(&self, ctx: &Context<'_>) -> ApiResult<Vec<Channel>> {
+        loaders(ctx)?.prefetch(&self.page.channels, ctx.look_ahead()).await?;
+        Ok(self.page.channels.iter().cloned().map(Channel).collect())
     }
     async fn page_info(&self) -> PageInfo {
         PageInfo {
@@ -100,8 +84,6 @@ impl ChannelConnection {
     }
     /// How many channels match the filter, over all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> ApiResult<u64> {
-        Ok(engine(ctx)?
-            .channel_count(actor(ctx)?, self.name_contains.as_deref())
-            .await?)
+        Ok(engine(ctx)?.channel_count(actor(ctx)?, self.name_contains.as_deref()).await?)
     }
 }

@@ -36,15 +36,9 @@ fn error_list(errors: &[worker::FieldError]) -> Value {
             .iter()
             .map(|e| {
                 let mut m = async_graphql::indexmap::IndexMap::new();
-                m.insert(
-                    async_graphql::Name::new("field"),
-                    Value::from(e.field.clone()),
-                );
+                m.insert(async_graphql::Name::new("field"), Value::from(e.field.clone()));
                 m.insert(async_graphql::Name::new("code"), Value::from(e.code));
-                m.insert(
-                    async_graphql::Name::new("message"),
-                    Value::from(e.message.clone()),
-                );
+                m.insert(async_graphql::Name::new("message"), Value::from(e.message.clone()));
                 Value::Object(m)
             })
             .collect(),
@@ -88,10 +82,6 @@ impl From<ApiError> for async_graphql::Error {
                 "internal error".to_owned()
             }
         };
-        async_graphql::Error {
-            message,
-            source: None,
-            extensions: Some(ext),
-        }
+        async_graphql::Error { message, source: None, extensions: Some(ext) }
     }
 }

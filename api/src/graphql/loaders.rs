@@ -1,15 +1,18 @@
-//! Per-request DataLoaders: listing N channels with their chatbot, numbers, codes and agents costs a constant
-//! number of queries, not a few per channel.
+//! Per-request DataLoaders with a per-request cache: listing N channels with their chatbot, numbers, codes and
+//! agents costs a constant number of queries, not a few per channel. The channel list also prefetches what the
+//! query selects (`prefetch`), so the count stays constant under load, when time-based batching alone would
+//! split a page into several batches.
 
-use super::error::ApiError;
-use async_graphql::dataloader::{DataLoader, Loader};
-use entity::{chatbot, phone_number, user, wrap_up_code};
+use super::error::{ApiError, ApiResult};
+use async_graphql::Lookahead;
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use entity::{channel, chatbot, phone_number, user, wrap_up_code};
 use std::collections::HashMap;
 use uuid::Uuid;
 use worker::Engine;
 
 macro_rules! loader {
-    ($name:ident, $value:ty, $method:ident) => {
+    ($name:ident, $value:ty, $method:ident $(, $fill:ident)?) => {
         pub struct $name(pub Engine);
 
         impl Loader<Uuid> for $name {
@@ -17,32 +20,75 @@ macro_rules! loader {
             type Error = ApiError;
 
             async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
-                Ok(self.0.$method(keys).await?)
+                #[allow(unused_mut)]
+                let mut found = self.0.$method(keys).await?;
+                $( $fill(&mut found, keys); )?
+                Ok(found)
             }
         }
     };
 }
 
+/// An empty list is an answer too: cache it, so the key is not asked for again.
+fn every_key<V>(found: &mut HashMap<Uuid, Vec<V>>, keys: &[Uuid]) {
+    for k in keys {
+        found.entry(*k).or_default();
+    }
+}
+
 loader!(ChatbotById, chatbot::Model, chatbots_by_id);
-loader!(NumbersOfChannel, Vec<phone_number::Model>, phone_numbers_of);
-loader!(CodesOfChannel, Vec<wrap_up_code::Model>, wrap_up_codes_of);
-loader!(AgentsOfChannel, Vec<user::Model>, agents_of);
+loader!(NumbersOfChannel, Vec<phone_number::Model>, phone_numbers_of, every_key);
+loader!(CodesOfChannel, Vec<wrap_up_code::Model>, wrap_up_codes_of, every_key);
+loader!(AgentsOfChannel, Vec<user::Model>, agents_of, every_key);
 
 /// The loaders of one request.
 pub struct Loaders {
-    pub chatbots: DataLoader<ChatbotById>,
-    pub numbers: DataLoader<NumbersOfChannel>,
-    pub codes: DataLoader<CodesOfChannel>,
-    pub agents: DataLoader<AgentsOfChannel>,
+    pub chatbots: DataLoader<ChatbotById, HashMapCache>,
+    pub numbers: DataLoader<NumbersOfChannel, HashMapCache>,
+    pub codes: DataLoader<CodesOfChannel, HashMapCache>,
+    pub agents: DataLoader<AgentsOfChannel, HashMapCache>,
 }
 
 impl Loaders {
     pub fn new(engine: &Engine) -> Self {
         Self {
-            chatbots: DataLoader::new(ChatbotById(engine.clone()), tokio::spawn),
-            numbers: DataLoader::new(NumbersOfChannel(engine.clone()), tokio::spawn),
-            codes: DataLoader::new(CodesOfChannel(engine.clone()), tokio::spawn),
-            agents: DataLoader::new(AgentsOfChannel(engine.clone()), tokio::spawn),
+            chatbots: DataLoader::with_cache(ChatbotById(engine.clone()), tokio::spawn, HashMapCache::default()),
+            numbers: DataLoader::with_cache(NumbersOfChannel(engine.clone()), tokio::spawn, HashMapCache::default()),
+            codes: DataLoader::with_cache(CodesOfChannel(engine.clone()), tokio::spawn, HashMapCache::default()),
+            agents: DataLoader::with_cache(AgentsOfChannel(engine.clone()), tokio::spawn, HashMapCache::default()),
         }
+    }
+
+    /// Loads, in one batch each, the related objects that `node` (the selection on each channel) asks for.
+    pub async fn prefetch(&self, channels: &[channel::Model], node: Lookahead<'_>) -> ApiResult<()> {
+        let ids: Vec<Uuid> = channels.iter().map(|c| c.id).collect();
+        let bots: Vec<Uuid> = channels.iter().filter_map(|c| c.chatbot_id).collect();
+        let (a, b, c, d) = futures::join!(
+            async {
+                if node.field("chatbot").exists() && !bots.is_empty() {
+                    self.chatbots.load_many(bots.iter().copied()).await?;
+                }
+                ApiResult::Ok(())
+            },
+            async {
+                if node.field("phoneNumbers").exists() {
+                    self.numbers.load_many(ids.iter().copied()).await?;
+                }
+                ApiResult::Ok(())
+            },
+            async {
+                if node.field("wrapUpCodes").exists() {
+                    self.codes.load_many(ids.iter().copied()).await?;
+                }
+                ApiResult::Ok(())
+            },
+            async {
+                if node.field("agents").exists() {
+                    self.agents.load_many(ids.iter().copied()).await?;
+                }
+                ApiResult::Ok(())
+            },
+        );
+        a.and(b).and(c).and(d)
     }
 }

@@ -42,36 +42,26 @@ pub fn build_schema(engine: Engine) -> AppSchema {
 
 /// The schema in SDL, fields sorted so the committed `schema.graphql` diffs cleanly.
 pub fn sdl() -> String {
-    builder().finish().sdl_with_options(
-        async_graphql::SDLExportOptions::new()
-            .sorted_fields()
-            .sorted_arguments()
-            .sorted_enum_items(),
-    )
+    builder()
+        .finish()
+        .sdl_with_options(async_graphql::SDLExportOptions::new().sorted_fields().sorted_arguments().sorted_enum_items())
 }
 
 pub(crate) fn engine<'a>(ctx: &Context<'a>) -> ApiResult<&'a Engine> {
-    ctx.data::<Engine>().map_err(|_| {
-        worker::Error::Internal(anyhow::anyhow!("engine missing from schema data")).into()
-    })
+    ctx.data::<Engine>().map_err(|_| worker::Error::Internal(anyhow::anyhow!("engine missing from schema data")).into())
 }
 
 pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> ApiResult<&'a Loaders> {
-    ctx.data::<Loaders>().map_err(|_| {
-        worker::Error::Internal(anyhow::anyhow!("loaders missing from request data")).into()
-    })
+    ctx.data::<Loaders>()
+        .map_err(|_| worker::Error::Internal(anyhow::anyhow!("loaders missing from request data")).into())
 }
 
 /// The authenticated caller, or UNAUTHENTICATED.
 pub(crate) fn actor<'a>(ctx: &Context<'a>) -> ApiResult<&'a Actor> {
     match ctx.data_opt::<Caller>() {
         Some(Caller::User(a)) => Ok(a),
-        Some(Caller::InvalidToken) => {
-            Err(ApiError::unauthenticated("the token is invalid or revoked"))
-        }
-        _ => Err(ApiError::unauthenticated(
-            "authentication required: send Authorization: Bearer <token>",
-        )),
+        Some(Caller::InvalidToken) => Err(ApiError::unauthenticated("the token is invalid or revoked")),
+        _ => Err(ApiError::unauthenticated("authentication required: send Authorization: Bearer <token>")),
     }
 }
 

@@ -1,11 +1,8 @@
 use super::error::ApiResult;
 use super::inputs::{
-    ChannelInput, ChannelUpdateInput, ChatbotInput, ChatbotUpdateInput, CreateUserInput,
-    PhoneNumberInput,
+    ChannelInput, ChannelUpdateInput, ChatbotInput, ChatbotUpdateInput, CreateUserInput, PhoneNumberInput,
 };
-use super::types::{
-    Channel, ChannelPreview, ChannelReview, Chatbot, LoginPayload, PhoneNumber, User, WrapUpCode,
-};
+use super::types::{Channel, ChannelPreview, ChannelReview, Chatbot, LoginPayload, PhoneNumber, User, WrapUpCode};
 use super::{actor, engine, uuid};
 use async_graphql::{Context, ID, Object};
 use worker::auth::NewUser;
@@ -17,17 +14,9 @@ pub struct Mutation;
 #[Object]
 impl Mutation {
     /// Exchanges an email and password for a new bearer token.
-    async fn login(
-        &self,
-        ctx: &Context<'_>,
-        email: String,
-        password: String,
-    ) -> ApiResult<LoginPayload> {
+    async fn login(&self, ctx: &Context<'_>, email: String, password: String) -> ApiResult<LoginPayload> {
         let issued = engine(ctx)?.login(&email, &password).await?;
-        Ok(LoginPayload {
-            token: issued.token.expose().to_owned(),
-            user: User(issued.user),
-        })
+        Ok(LoginPayload { token: issued.token.expose().to_owned(), user: User(issued.user) })
     }
 
     /// Revokes the token of this request.
@@ -49,69 +38,40 @@ impl Mutation {
 
     /// Deactivates a user and revokes their tokens (admins; not yourself).
     async fn deactivate_user(&self, ctx: &Context<'_>, id: ID) -> ApiResult<User> {
-        Ok(User(
-            engine(ctx)?
-                .deactivate_user(actor(ctx)?, uuid(&id, "user")?)
-                .await?,
-        ))
+        Ok(User(engine(ctx)?.deactivate_user(actor(ctx)?, uuid(&id, "user")?).await?))
     }
 
     async fn create_chatbot(&self, ctx: &Context<'_>, input: ChatbotInput) -> ApiResult<Chatbot> {
-        let bot = engine(ctx)?
-            .create_chatbot(actor(ctx)?, &input.name, input.description.as_deref())
-            .await?;
+        let bot = engine(ctx)?.create_chatbot(actor(ctx)?, &input.name, input.description.as_deref()).await?;
         Ok(Chatbot(bot))
     }
 
-    async fn update_chatbot(
-        &self,
-        ctx: &Context<'_>,
-        id: ID,
-        input: ChatbotUpdateInput,
-    ) -> ApiResult<Chatbot> {
+    async fn update_chatbot(&self, ctx: &Context<'_>, id: ID, input: ChatbotUpdateInput) -> ApiResult<Chatbot> {
         let description = match &input.description {
             async_graphql::MaybeUndefined::Undefined => None,
             async_graphql::MaybeUndefined::Null => Some(None),
             async_graphql::MaybeUndefined::Value(v) => Some(Some(v.as_str())),
         };
-        let bot = engine(ctx)?
-            .update_chatbot(
-                actor(ctx)?,
-                uuid(&id, "chatbot")?,
-                input.name.as_deref(),
-                description,
-            )
-            .await?;
+        let bot =
+            engine(ctx)?.update_chatbot(actor(ctx)?, uuid(&id, "chatbot")?, input.name.as_deref(), description).await?;
         Ok(Chatbot(bot))
     }
 
     /// Deletes a chatbot; refused with CONFLICT while a channel uses it.
     async fn delete_chatbot(&self, ctx: &Context<'_>, id: ID) -> ApiResult<bool> {
-        engine(ctx)?
-            .delete_chatbot(actor(ctx)?, uuid(&id, "chatbot")?)
-            .await?;
+        engine(ctx)?.delete_chatbot(actor(ctx)?, uuid(&id, "chatbot")?).await?;
         Ok(true)
     }
 
     /// Validates the whole channel form and shows what would be created, or every problem found. Writes
     /// nothing.
-    async fn review_channel(
-        &self,
-        ctx: &Context<'_>,
-        input: ChannelInput,
-    ) -> ApiResult<ChannelReview> {
+    async fn review_channel(&self, ctx: &Context<'_>, input: ChannelInput) -> ApiResult<ChannelReview> {
         let form: ChannelForm = input.into();
         match engine(ctx)?.plan_channel(actor(ctx)?, &form).await {
-            Ok(plan) => Ok(ChannelReview {
-                valid: true,
-                channel: Some(ChannelPreview::from(plan)),
-                errors: vec![],
-            }),
-            Err(worker::Error::Invalid(errors)) => Ok(ChannelReview {
-                valid: false,
-                channel: None,
-                errors: errors.into_iter().map(Into::into).collect(),
-            }),
+            Ok(plan) => Ok(ChannelReview { valid: true, channel: Some(ChannelPreview::from(plan)), errors: vec![] }),
+            Err(worker::Error::Invalid(errors)) => {
+                Ok(ChannelReview { valid: false, channel: None, errors: errors.into_iter().map(Into::into).collect() })
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -120,61 +80,34 @@ impl Mutation {
     /// `reviewChannel` (errors: BAD_USER_INPUT with `extensions.errors`).
     async fn create_channel(&self, ctx: &Context<'_>, input: ChannelInput) -> ApiResult<Channel> {
         let form: ChannelForm = input.into();
-        Ok(Channel(
-            engine(ctx)?.create_channel(actor(ctx)?, &form).await?,
-        ))
+        Ok(Channel(engine(ctx)?.create_channel(actor(ctx)?, &form).await?))
     }
 
     /// Changes some of a channel's settings; the result is validated as a whole.
-    async fn update_channel(
-        &self,
-        ctx: &Context<'_>,
-        id: ID,
-        input: ChannelUpdateInput,
-    ) -> ApiResult<Channel> {
-        let ch = engine(ctx)?
-            .update_channel(actor(ctx)?, uuid(&id, "channel")?, input.into())
-            .await?;
+    async fn update_channel(&self, ctx: &Context<'_>, id: ID, input: ChannelUpdateInput) -> ApiResult<Channel> {
+        let ch = engine(ctx)?.update_channel(actor(ctx)?, uuid(&id, "channel")?, input.into()).await?;
         Ok(Channel(ch))
     }
 
     /// Deletes a channel: it leaves every list, its webhook stops and its numbers move to the Deleted list.
     async fn delete_channel(&self, ctx: &Context<'_>, id: ID) -> ApiResult<bool> {
-        engine(ctx)?
-            .delete_channel(actor(ctx)?, uuid(&id, "channel")?)
-            .await?;
+        engine(ctx)?.delete_channel(actor(ctx)?, uuid(&id, "channel")?).await?;
         Ok(true)
     }
 
     /// Issues a new webhook URL; the old one stops working at once.
     async fn rotate_webhook_url(&self, ctx: &Context<'_>, channel_id: ID) -> ApiResult<Channel> {
-        let ch = engine(ctx)?
-            .rotate_webhook_url(actor(ctx)?, uuid(&channel_id, "channel")?)
-            .await?;
+        let ch = engine(ctx)?.rotate_webhook_url(actor(ctx)?, uuid(&channel_id, "channel")?).await?;
         Ok(Channel(ch))
     }
 
-    async fn add_wrap_up_code(
-        &self,
-        ctx: &Context<'_>,
-        channel_id: ID,
-        name: String,
-    ) -> ApiResult<WrapUpCode> {
-        let code = engine(ctx)?
-            .add_wrap_up_code(actor(ctx)?, uuid(&channel_id, "channel")?, &name)
-            .await?;
+    async fn add_wrap_up_code(&self, ctx: &Context<'_>, channel_id: ID, name: String) -> ApiResult<WrapUpCode> {
+        let code = engine(ctx)?.add_wrap_up_code(actor(ctx)?, uuid(&channel_id, "channel")?, &name).await?;
         Ok(WrapUpCode(code))
     }
 
-    async fn rename_wrap_up_code(
-        &self,
-        ctx: &Context<'_>,
-        id: ID,
-        name: String,
-    ) -> ApiResult<WrapUpCode> {
-        let code = engine(ctx)?
-            .rename_wrap_up_code(actor(ctx)?, uuid(&id, "wrap-up code")?, &name)
-            .await?;
+    async fn rename_wrap_up_code(&self, ctx: &Context<'_>, id: ID, name: String) -> ApiResult<WrapUpCode> {
+        let code = engine(ctx)?.rename_wrap_up_code(actor(ctx)?, uuid(&id, "wrap-up code")?, &name).await?;
         Ok(WrapUpCode(code))
     }
 
@@ -185,37 +118,19 @@ impl Mutation {
         id: ID,
         #[graphql(default = true)] archived: bool,
     ) -> ApiResult<WrapUpCode> {
-        let code = engine(ctx)?
-            .set_wrap_up_code_archived(actor(ctx)?, uuid(&id, "wrap-up code")?, archived)
-            .await?;
+        let code = engine(ctx)?.set_wrap_up_code_archived(actor(ctx)?, uuid(&id, "wrap-up code")?, archived).await?;
         Ok(WrapUpCode(code))
     }
 
     /// Adds a user (AGENT or SUPERVISOR) to a channel's agent list.
-    async fn add_channel_agent(
-        &self,
-        ctx: &Context<'_>,
-        channel_id: ID,
-        user_id: ID,
-    ) -> ApiResult<User> {
-        let u = engine(ctx)?
-            .add_channel_agent(actor(ctx)?, uuid(&channel_id, "channel")?, &user_id)
-            .await?;
+    async fn add_channel_agent(&self, ctx: &Context<'_>, channel_id: ID, user_id: ID) -> ApiResult<User> {
+        let u = engine(ctx)?.add_channel_agent(actor(ctx)?, uuid(&channel_id, "channel")?, &user_id).await?;
         Ok(User(u))
     }
 
-    async fn remove_channel_agent(
-        &self,
-        ctx: &Context<'_>,
-        channel_id: ID,
-        user_id: ID,
-    ) -> ApiResult<bool> {
+    async fn remove_channel_agent(&self, ctx: &Context<'_>, channel_id: ID, user_id: ID) -> ApiResult<bool> {
         engine(ctx)?
-            .remove_channel_agent(
-                actor(ctx)?,
-                uuid(&channel_id, "channel")?,
-                uuid(&user_id, "channel agent")?,
-            )
+            .remove_channel_agent(actor(ctx)?, uuid(&channel_id, "channel")?, uuid(&user_id, "channel agent")?)
             .await?;
         Ok(true)
     }
@@ -228,57 +143,30 @@ impl Mutation {
         input: PhoneNumberInput,
     ) -> ApiResult<PhoneNumber> {
         let n = engine(ctx)?
-            .add_phone_number(
-                actor(ctx)?,
-                uuid(&channel_id, "channel")?,
-                &input.phone_number,
-                &input.api_key,
-            )
+            .add_phone_number(actor(ctx)?, uuid(&channel_id, "channel")?, &input.phone_number, &input.api_key)
             .await?;
         Ok(PhoneNumber(n))
     }
 
     /// Replaces a number's API key; its verification starts over (UNVERIFIED).
-    async fn update_phone_number_api_key(
-        &self,
-        ctx: &Context<'_>,
-        id: ID,
-        api_key: String,
-    ) -> ApiResult<PhoneNumber> {
-        let n = engine(ctx)?
-            .update_phone_number_api_key(actor(ctx)?, uuid(&id, "phone number")?, &api_key)
-            .await?;
+    async fn update_phone_number_api_key(&self, ctx: &Context<'_>, id: ID, api_key: String) -> ApiResult<PhoneNumber> {
+        let n = engine(ctx)?.update_phone_number_api_key(actor(ctx)?, uuid(&id, "phone number")?, &api_key).await?;
         Ok(PhoneNumber(n))
     }
 
     /// Enables or disables a number. A disabled number neither receives nor sends.
-    async fn set_phone_number_enabled(
-        &self,
-        ctx: &Context<'_>,
-        id: ID,
-        enabled: bool,
-    ) -> ApiResult<PhoneNumber> {
-        let n = engine(ctx)?
-            .set_phone_number_enabled(actor(ctx)?, uuid(&id, "phone number")?, enabled)
-            .await?;
+    async fn set_phone_number_enabled(&self, ctx: &Context<'_>, id: ID, enabled: bool) -> ApiResult<PhoneNumber> {
+        let n = engine(ctx)?.set_phone_number_enabled(actor(ctx)?, uuid(&id, "phone number")?, enabled).await?;
         Ok(PhoneNumber(n))
     }
 
     /// Moves a number to its channel's Deleted list.
     async fn delete_phone_number(&self, ctx: &Context<'_>, id: ID) -> ApiResult<PhoneNumber> {
-        Ok(PhoneNumber(
-            engine(ctx)?
-                .delete_phone_number(actor(ctx)?, uuid(&id, "phone number")?)
-                .await?,
-        ))
+        Ok(PhoneNumber(engine(ctx)?.delete_phone_number(actor(ctx)?, uuid(&id, "phone number")?).await?))
     }
 
     /// Brings a number back to the Active list; CONFLICT when another live number took it meanwhile.
     async fn restore_phone_number(&self, ctx: &Context<'_>, id: ID) -> ApiResult<PhoneNumber> {
-        Ok(PhoneNumber(
-            engine(ctx)?
-                .restore_phone_number(actor(ctx)?, uuid(&id, "phone number")?)
-                .await?,
-        ))
+        Ok(PhoneNumber(engine(ctx)?.restore_phone_number(actor(ctx)?, uuid(&id, "phone number")?).await?))
     }
 }

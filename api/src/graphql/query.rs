@@ -17,39 +17,23 @@ impl Query {
     /// Users of the account (admins and supervisors).
     #[graphql(complexity = "100 * child_complexity")]
     async fn users(&self, ctx: &Context<'_>) -> ApiResult<Vec<User>> {
-        Ok(engine(ctx)?
-            .users(actor(ctx)?)
-            .await?
-            .into_iter()
-            .map(User)
-            .collect())
+        Ok(engine(ctx)?.users(actor(ctx)?).await?.into_iter().map(User).collect())
     }
 
     /// A user of the account; agents can only look themselves up.
     async fn user(&self, ctx: &Context<'_>, id: ID) -> ApiResult<User> {
-        Ok(User(
-            engine(ctx)?.user(actor(ctx)?, uuid(&id, "user")?).await?,
-        ))
+        Ok(User(engine(ctx)?.user(actor(ctx)?, uuid(&id, "user")?).await?))
     }
 
     /// Chatbots of the account (admins and supervisors).
     #[graphql(complexity = "100 * child_complexity")]
     async fn chatbots(&self, ctx: &Context<'_>) -> ApiResult<Vec<Chatbot>> {
-        Ok(engine(ctx)?
-            .chatbots(actor(ctx)?)
-            .await?
-            .into_iter()
-            .map(Chatbot)
-            .collect())
+        Ok(engine(ctx)?.chatbots(actor(ctx)?).await?.into_iter().map(Chatbot).collect())
     }
 
     /// A channel the caller may see (agents: the channels they are agents of).
     async fn channel(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Channel> {
-        Ok(Channel(
-            engine(ctx)?
-                .channel(actor(ctx)?, uuid(&id, "channel")?)
-                .await?,
-        ))
+        Ok(Channel(engine(ctx)?.channel(actor(ctx)?, uuid(&id, "channel")?).await?))
     }
 
     /// Channels ordered by name, optionally filtered by a case-insensitive part of the name.
@@ -62,21 +46,12 @@ impl Query {
     ) -> ApiResult<ChannelConnection> {
         let first = page_size(first)?;
         let after = after.as_deref().map(decode_cursor).transpose()?;
-        let page = engine(ctx)?
-            .channels(actor(ctx)?, name_contains.as_deref(), after, first)
-            .await?;
-        Ok(ChannelConnection {
-            page,
-            name_contains,
-        })
+        let page = engine(ctx)?.channels(actor(ctx)?, name_contains.as_deref(), after, first).await?;
+        Ok(ChannelConnection { page, name_contains })
     }
 
     /// A phone number of a channel the caller may see, in either list.
     async fn phone_number(&self, ctx: &Context<'_>, id: ID) -> ApiResult<PhoneNumber> {
-        Ok(PhoneNumber(
-            engine(ctx)?
-                .phone_number(actor(ctx)?, uuid(&id, "phone number")?)
-                .await?,
-        ))
+        Ok(PhoneNumber(engine(ctx)?.phone_number(actor(ctx)?, uuid(&id, "phone number")?).await?))
     }
 }

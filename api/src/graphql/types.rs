@@ -194,25 +194,13 @@ impl Channel {
         ctx: &Context<'_>,
         #[graphql(default = false)] include_archived: bool,
     ) -> ApiResult<Vec<WrapUpCode>> {
-        let all = loaders(ctx)?
-            .codes
-            .load_one(self.0.id)
-            .await?
-            .unwrap_or_default();
-        Ok(all
-            .into_iter()
-            .filter(|c| include_archived || c.archived_at.is_none())
-            .map(WrapUpCode)
-            .collect())
+        let all = loaders(ctx)?.codes.load_one(self.0.id).await?.unwrap_or_default();
+        Ok(all.into_iter().filter(|c| include_archived || c.archived_at.is_none()).map(WrapUpCode).collect())
     }
     /// The users who receive this channel's conversations.
     #[graphql(complexity = "10 * child_complexity")]
     async fn agents(&self, ctx: &Context<'_>) -> ApiResult<Vec<User>> {
-        let all = loaders(ctx)?
-            .agents
-            .load_one(self.0.id)
-            .await?
-            .unwrap_or_default();
+        let all = loaders(ctx)?.agents.load_one(self.0.id).await?.unwrap_or_default();
         Ok(all.into_iter().map(User).collect())
     }
     /// The channel's numbers: the Active list (default) or the Deleted list.
@@ -222,17 +210,9 @@ impl Channel {
         ctx: &Context<'_>,
         #[graphql(default_with = "NumberState::Active")] state: NumberState,
     ) -> ApiResult<Vec<PhoneNumber>> {
-        let all = loaders(ctx)?
-            .numbers
-            .load_one(self.0.id)
-            .await?
-            .unwrap_or_default();
+        let all = loaders(ctx)?.numbers.load_one(self.0.id).await?.unwrap_or_default();
         let want: worker::phone_numbers::NumberState = state.into();
-        Ok(all
-            .into_iter()
-            .filter(|n| worker::phone_numbers::NumberState::of(n) == want)
-            .map(PhoneNumber)
-            .collect())
+        Ok(all.into_iter().filter(|n| worker::phone_numbers::NumberState::of(n) == want).map(PhoneNumber).collect())
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -255,11 +235,7 @@ pub struct InputError {
 
 impl From<worker::FieldError> for InputError {
     fn from(e: worker::FieldError) -> Self {
-        Self {
-            field: e.field,
-            code: e.code.to_owned(),
-            message: e.message,
-        }
+        Self { field: e.field, code: e.code.to_owned(), message: e.message }
     }
 }
 

@@ -29,12 +29,7 @@ async fn review_errors(app: &TestApp, input: Value) -> Vec<(String, String)> {
         .as_array()
         .map(|a| {
             a.iter()
-                .map(|e| {
-                    (
-                        e["field"].as_str().unwrap_or("").to_owned(),
-                        e["code"].as_str().unwrap_or("").to_owned(),
-                    )
-                })
+                .map(|e| (e["field"].as_str().unwrap_or("").to_owned(), e["code"].as_str().unwrap_or("").to_owned()))
                 .collect()
         })
         .unwrap_or_default()
@@ -47,116 +42,46 @@ async fn every_rule_is_reported_with_its_field_and_code_by_review_and_create() {
     let (admin_id, _) = app.user_with_token("ADMIN").await;
     let (agent_id, _) = app.user_with_token("AGENT").await;
     let (gone_id, _) = app.user_with_token("AGENT").await;
-    app.admin(
-        "mutation($id: ID!) { deactivateUser(id: $id) { id } }",
-        json!({ "id": gone_id }),
-    )
-    .await
-    .ok();
+    app.admin("mutation($id: ID!) { deactivateUser(id: $id) { id } }", json!({ "id": gone_id })).await.ok();
     let long = "x".repeat(101);
     let cases: Vec<(Value, Vec<(&str, &str)>)> = vec![
         (json!({ "name": "" }), vec![("name", "REQUIRED")]),
         (json!({ "name": "   " }), vec![("name", "REQUIRED")]),
         (json!({ "name": long }), vec![("name", "TOO_LONG")]),
         (json!({ "name": "taken" }), vec![("name", "TAKEN")]),
-        (
-            json!({ "chatbotId": "not-an-id" }),
-            vec![("chatbotId", "NOT_FOUND")],
-        ),
-        (
-            json!({ "chatbotId": uuid::Uuid::new_v4().to_string() }),
-            vec![("chatbotId", "NOT_FOUND")],
-        ),
-        (
-            json!({ "apiUrl": "ftp://nova.example" }),
-            vec![("apiUrl", "INVALID_URL")],
-        ),
-        (
-            json!({ "apiUrl": "/relative" }),
-            vec![("apiUrl", "INVALID_URL")],
-        ),
-        (
-            json!({ "utilization": -1 }),
-            vec![("utilization", "OUT_OF_RANGE")],
-        ),
-        (
-            json!({ "utilization": 101 }),
-            vec![("utilization", "OUT_OF_RANGE")],
-        ),
-        (
-            json!({ "autoAssignmentLimit": 0 }),
-            vec![("autoAssignmentLimit", "OUT_OF_RANGE")],
-        ),
-        (
-            json!({ "alertingTimeout": null }),
-            vec![("alertingTimeout", "REQUIRED")],
-        ),
-        (
-            json!({ "alertingTimeout": 4 }),
-            vec![("alertingTimeout", "OUT_OF_RANGE")],
-        ),
-        (
-            json!({ "autoAnswer": true }),
-            vec![("alertingTimeout", "NOT_ALLOWED")],
-        ),
-        (
-            json!({ "wrapUpTimeout": 0 }),
-            vec![("wrapUpTimeout", "OUT_OF_RANGE")],
-        ),
-        (
-            json!({ "wrapUpCodes": ["Sold", ""] }),
-            vec![("wrapUpCodes[1]", "REQUIRED")],
-        ),
-        (
-            json!({ "wrapUpCodes": ["Sold", "sold "] }),
-            vec![("wrapUpCodes[1]", "DUPLICATE")],
-        ),
-        (
-            json!({ "wrapUpCodes": ["Sold", long] }),
-            vec![("wrapUpCodes[1]", "TOO_LONG")],
-        ),
-        (
-            json!({ "agentIds": ["nope"] }),
-            vec![("agentIds[0]", "NOT_FOUND")],
-        ),
-        (
-            json!({ "agentIds": [agent_id, admin_id] }),
-            vec![("agentIds[1]", "INVALID_ROLE")],
-        ),
-        (
-            json!({ "agentIds": [agent_id, agent_id] }),
-            vec![("agentIds[1]", "DUPLICATE")],
-        ),
-        (
-            json!({ "agentIds": [gone_id] }),
-            vec![("agentIds[0]", "INACTIVE")],
-        ),
+        (json!({ "chatbotId": "not-an-id" }), vec![("chatbotId", "NOT_FOUND")]),
+        (json!({ "chatbotId": uuid::Uuid::new_v4().to_string() }), vec![("chatbotId", "NOT_FOUND")]),
+        (json!({ "apiUrl": "ftp://nova.example" }), vec![("apiUrl", "INVALID_URL")]),
+        (json!({ "apiUrl": "/relative" }), vec![("apiUrl", "INVALID_URL")]),
+        (json!({ "utilization": -1 }), vec![("utilization", "OUT_OF_RANGE")]),
+        (json!({ "utilization": 101 }), vec![("utilization", "OUT_OF_RANGE")]),
+        (json!({ "autoAssignmentLimit": 0 }), vec![("autoAssignmentLimit", "OUT_OF_RANGE")]),
+        (json!({ "alertingTimeout": null }), vec![("alertingTimeout", "REQUIRED")]),
+        (json!({ "alertingTimeout": 4 }), vec![("alertingTimeout", "OUT_OF_RANGE")]),
+        (json!({ "autoAnswer": true }), vec![("alertingTimeout", "NOT_ALLOWED")]),
+        (json!({ "wrapUpTimeout": 0 }), vec![("wrapUpTimeout", "OUT_OF_RANGE")]),
+        (json!({ "wrapUpCodes": ["Sold", ""] }), vec![("wrapUpCodes[1]", "REQUIRED")]),
+        (json!({ "wrapUpCodes": ["Sold", "sold "] }), vec![("wrapUpCodes[1]", "DUPLICATE")]),
+        (json!({ "wrapUpCodes": ["Sold", long] }), vec![("wrapUpCodes[1]", "TOO_LONG")]),
+        (json!({ "agentIds": ["nope"] }), vec![("agentIds[0]", "NOT_FOUND")]),
+        (json!({ "agentIds": [agent_id, admin_id] }), vec![("agentIds[1]", "INVALID_ROLE")]),
+        (json!({ "agentIds": [agent_id, agent_id] }), vec![("agentIds[1]", "DUPLICATE")]),
+        (json!({ "agentIds": [gone_id] }), vec![("agentIds[0]", "INACTIVE")]),
     ];
     for (patch, want) in cases {
         let input = with(TestApp::channel_input("Fresh"), patch.clone());
         let got = review_errors(&app, input.clone()).await;
-        let want: Vec<(String, String)> = want
-            .iter()
-            .map(|(f, c)| (f.to_string(), c.to_string()))
-            .collect();
+        let want: Vec<(String, String)> = want.iter().map(|(f, c)| (f.to_string(), c.to_string())).collect();
         assert_eq!(got, want, "review of {patch}");
         let r = app.admin(CREATE, json!({ "i": input })).await;
         assert_eq!(r.code(), "BAD_USER_INPUT", "create of {patch}: {}", r.raw);
         assert_eq!(r.input_errors(), want, "create of {patch}");
-        assert_eq!(
-            r.errors()[0]["extensions"]["field"],
-            json!(want[0].0),
-            "create of {patch}"
-        );
+        assert_eq!(r.errors()[0]["extensions"]["field"], json!(want[0].0), "create of {patch}");
     }
     // Every error at once, in form order.
     let all = json!({ "name": "", "apiUrl": "x", "utilization": 500, "autoAssignmentLimit": 0, "autoAnswer": true,
         "alertingTimeout": 10, "wrapUpTimeout": -5, "wrapUpCodes": ["a", "A"], "agentIds": ["x"] });
-    let fields: Vec<String> = review_errors(&app, all)
-        .await
-        .into_iter()
-        .map(|(f, _)| f)
-        .collect();
+    let fields: Vec<String> = review_errors(&app, all).await.into_iter().map(|(f, _)| f).collect();
     assert_eq!(
         fields,
         [
@@ -177,10 +102,7 @@ async fn review_shows_the_channel_as_it_would_be_created_and_writes_nothing() {
     let app = TestApp::spawn().await;
     let (agent_id, _) = app.user_with_token("AGENT").await;
     let bot = app
-        .admin(
-            "mutation { createChatbot(input: {name: \"Greeter\"}) { id } }",
-            json!({}),
-        )
+        .admin("mutation { createChatbot(input: {name: \"Greeter\"}) { id } }", json!({}))
         .await
         .ok()
         .str("/createChatbot/id");
@@ -199,12 +121,7 @@ async fn review_shows_the_channel_as_it_would_be_created_and_writes_nothing() {
             "alertingTimeout": 30, "wrapUpTimeout": 60, "wrapUpCodes": ["Sold", "Not interested"],
             "chatbot": { "id": bot, "name": "Greeter" }, "agents": [{ "id": agent_id }] })
     );
-    let bad = app
-        .admin(
-            REVIEW,
-            json!({ "i": with(input.clone(), json!({ "name": "" })) }),
-        )
-        .await;
+    let bad = app.admin(REVIEW, json!({ "i": with(input.clone(), json!({ "name": "" })) })).await;
     assert_eq!(bad.data("/reviewChannel/valid"), &json!(false));
     assert_eq!(bad.data("/reviewChannel/channel"), &Value::Null);
     assert_eq!(app.snapshot().await, before, "review must not write");
@@ -237,26 +154,16 @@ async fn create_is_all_or_nothing_when_a_later_insert_fails() {
         ],
     };
     for s in sql {
-        app.engine
-            .db
-            .execute_unprepared(s)
-            .await
-            .unwrap_or_else(|e| panic!("{s}: {e}"));
+        app.engine.db.execute_unprepared(s).await.unwrap_or_else(|e| panic!("{s}: {e}"));
     }
     let before = app.snapshot().await;
-    let r = app.admin(CREATE, json!({ "i": with(TestApp::channel_input("Atomic"), json!({ "agentIds": [agent_id] })) })).await;
+    let r = app
+        .admin(CREATE, json!({ "i": with(TestApp::channel_input("Atomic"), json!({ "agentIds": [agent_id] })) }))
+        .await;
     assert_eq!(r.code(), "INTERNAL_SERVER_ERROR");
     assert_eq!(r.errors()[0]["message"], json!("internal error"));
-    assert!(
-        !r.raw.contains("injected failure"),
-        "database text leaked: {}",
-        r.raw
-    );
-    assert_eq!(
-        app.snapshot().await,
-        before,
-        "no channel or code may remain"
-    );
+    assert!(!r.raw.contains("injected failure"), "database text leaked: {}", r.raw);
+    assert_eq!(app.snapshot().await, before, "no channel or code may remain");
 }
 
 #[tokio::test]
@@ -279,44 +186,26 @@ async fn partial_updates_change_only_what_is_given_and_revalidate_the_whole() {
     assert_eq!(r.ok().data("/updateChannel/alertingTimeout"), &Value::Null);
     // A timeout is refused while auto answer is on.
     let r = up(json!({ "alertingTimeout": 20 })).await;
-    assert_eq!(
-        r.input_errors(),
-        [("alertingTimeout".to_owned(), "NOT_ALLOWED".to_owned())]
-    );
+    assert_eq!(r.input_errors(), [("alertingTimeout".to_owned(), "NOT_ALLOWED".to_owned())]);
     // Auto answer off requires a timeout...
     let r = up(json!({ "autoAnswer": false })).await;
-    assert_eq!(
-        r.input_errors(),
-        [("alertingTimeout".to_owned(), "REQUIRED".to_owned())]
-    );
+    assert_eq!(r.input_errors(), [("alertingTimeout".to_owned(), "REQUIRED".to_owned())]);
     // ...and accepts one given with it.
     let r = up(json!({ "autoAnswer": false, "alertingTimeout": 15 })).await;
     assert_eq!(r.ok().data("/updateChannel/alertingTimeout"), &json!(15));
     // null clears an optional value; other fields stay.
     let r = up(json!({ "wrapUpTimeout": null, "conversationType": "SOCIAL_MEDIA" })).await;
     assert_eq!(r.ok().data("/updateChannel/wrapUpTimeout"), &Value::Null);
-    assert_eq!(
-        r.data("/updateChannel/conversationType"),
-        &json!("SOCIAL_MEDIA")
-    );
+    assert_eq!(r.data("/updateChannel/conversationType"), &json!("SOCIAL_MEDIA"));
     assert_eq!(r.data("/updateChannel/utilization"), &json!(50));
     // Same rules as create: several errors at once, nothing changed.
     let r = up(json!({ "name": "billing", "utilization": 101, "apiUrl": "nope" })).await;
     assert_eq!(
         r.input_errors(),
-        [
-            ("name", "TAKEN"),
-            ("apiUrl", "INVALID_URL"),
-            ("utilization", "OUT_OF_RANGE")
-        ]
-        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        [("name", "TAKEN"), ("apiUrl", "INVALID_URL"), ("utilization", "OUT_OF_RANGE")]
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
     );
-    let r = app
-        .admin(
-            "query($id: ID!) { channel(id: $id) { name utilization apiUrl } }",
-            json!({ "id": id }),
-        )
-        .await;
+    let r = app.admin("query($id: ID!) { channel(id: $id) { name utilization apiUrl } }", json!({ "id": id })).await;
     assert_eq!(
         r.ok().data("/channel"),
         &json!({ "name": "Sales", "utilization": 50, "apiUrl": "https://nova.example.test/api" })

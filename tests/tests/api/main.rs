@@ -7,3 +7,4 @@ mod catalog;
 mod channel_form;
 mod numbers;
 mod protocol;
+mod schema;

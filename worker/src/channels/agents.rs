@@ -3,61 +3,35 @@
 use crate::{Engine, Error, Result, auth::Actor};
 use chrono::Utc;
 use entity::{channel_agent, user};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait};
 use std::collections::HashMap;
 use uuid::Uuid;
 
 impl Engine {
     /// Adds a user to a channel's agent list. Adding someone already listed is refused as a duplicate.
-    pub async fn add_channel_agent(
-        &self,
-        actor: &Actor,
-        channel_id: Uuid,
-        user_id: &str,
-    ) -> Result<user::Model> {
+    pub async fn add_channel_agent(&self, actor: &Actor, channel_id: Uuid, user_id: &str) -> Result<user::Model> {
         let txn = self.db.begin().await?;
         let ch = self.channel_for_change(&txn, actor, channel_id).await?;
         let mut errors = Vec::new();
-        let mut agents = self
-            .check_agents(actor, &[user_id.to_owned()], "userId", false, &mut errors)
-            .await?;
+        let mut agents = self.check_agents(actor, &[user_id.to_owned()], "userId", false, &mut errors).await?;
         let Some(agent) = agents.pop().filter(|_| errors.is_empty()) else {
             return Err(Error::Invalid(errors));
         };
-        let already = channel_agent::Entity::find_by_id((ch.id, agent.id))
-            .one(&txn)
-            .await?;
+        let already = channel_agent::Entity::find_by_id((ch.id, agent.id)).one(&txn).await?;
         if already.is_some() {
-            return Err(Error::invalid(
-                "userId",
-                "DUPLICATE",
-                "is already an agent of this channel",
-            ));
+            return Err(Error::invalid("userId", "DUPLICATE", "is already an agent of this channel"));
         }
-        channel_agent::ActiveModel {
-            channel_id: Set(ch.id),
-            user_id: Set(agent.id),
-            created_at: Set(Utc::now()),
-        }
-        .insert(&txn)
-        .await?;
+        channel_agent::ActiveModel { channel_id: Set(ch.id), user_id: Set(agent.id), created_at: Set(Utc::now()) }
+            .insert(&txn)
+            .await?;
         txn.commit().await?;
         Ok(agent)
     }
 
     /// Removes a user from a channel's agent list; NOT_FOUND when they were not on it.
-    pub async fn remove_channel_agent(
-        &self,
-        actor: &Actor,
-        channel_id: Uuid,
-        user_id: Uuid,
-    ) -> Result<()> {
+    pub async fn remove_channel_agent(&self, actor: &Actor, channel_id: Uuid, user_id: Uuid) -> Result<()> {
         let ch = self.channel_for_change(&self.db, actor, channel_id).await?;
-        let res = channel_agent::Entity::delete_by_id((ch.id, user_id))
-            .exec(&self.db)
-            .await?;
+        let res = channel_agent::Entity::delete_by_id((ch.id, user_id)).exec(&self.db).await?;
         if res.rows_affected == 0 {
             return Err(Error::NotFound("channel agent"));
         }

@@ -7,8 +7,8 @@ use crate::{Engine, Error, FieldError, Result, auth::Actor, validate};
 use chrono::Utc;
 use entity::wrap_up_code;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -16,47 +16,25 @@ use uuid::Uuid;
 fn code_name(raw: &str) -> Result<String> {
     let mut errors = Vec::new();
     let name = validate::name("name", raw, WRAP_UP_CODE_MAX, &mut errors);
-    if errors.is_empty() {
-        Ok(name)
-    } else {
-        Err(Error::Invalid(errors))
-    }
+    if errors.is_empty() { Ok(name) } else { Err(Error::Invalid(errors)) }
 }
 
 fn code_taken(e: DbErr) -> Error {
-    if is_unique_violation(
-        &e,
-        "ux_wrap_up_codes_channel_name",
-        "wrap_up_codes.channel_id, wrap_up_codes.name_key",
-    ) {
-        Error::Invalid(vec![FieldError::new(
-            "name",
-            "TAKEN",
-            "this channel already has a code with this name",
-        )])
+    if is_unique_violation(&e, "ux_wrap_up_codes_channel_name", "wrap_up_codes.channel_id, wrap_up_codes.name_key") {
+        Error::Invalid(vec![FieldError::new("name", "TAKEN", "this channel already has a code with this name")])
     } else {
         e.into()
     }
 }
 
 impl Engine {
-    pub async fn add_wrap_up_code(
-        &self,
-        actor: &Actor,
-        channel_id: Uuid,
-        name: &str,
-    ) -> Result<wrap_up_code::Model> {
+    pub async fn add_wrap_up_code(&self, actor: &Actor, channel_id: Uuid, name: &str) -> Result<wrap_up_code::Model> {
         let name = code_name(name)?;
         let txn = self.db.begin().await?;
         let ch = self.channel_for_change(&txn, actor, channel_id).await?;
-        let existing =
-            wrap_up_code::Entity::find().filter(wrap_up_code::Column::ChannelId.eq(ch.id));
+        let existing = wrap_up_code::Entity::find().filter(wrap_up_code::Column::ChannelId.eq(ch.id));
         if existing.clone().count(&txn).await? >= WRAP_UP_CODES_MAX as u64 {
-            return Err(Error::invalid(
-                "name",
-                "TOO_MANY",
-                format!("a channel has at most {WRAP_UP_CODES_MAX} codes"),
-            ));
+            return Err(Error::invalid("name", "TOO_MANY", format!("a channel has at most {WRAP_UP_CODES_MAX} codes")));
         }
         let position = existing
             .select_only()
@@ -82,12 +60,7 @@ impl Engine {
         Ok(code)
     }
 
-    pub async fn rename_wrap_up_code(
-        &self,
-        actor: &Actor,
-        id: Uuid,
-        name: &str,
-    ) -> Result<wrap_up_code::Model> {
+    pub async fn rename_wrap_up_code(&self, actor: &Actor, id: Uuid, name: &str) -> Result<wrap_up_code::Model> {
         let name = code_name(name)?;
         let code = self.code_for_change(&self.db, actor, id).await?;
         let mut am: wrap_up_code::ActiveModel = code.into();
@@ -119,24 +92,16 @@ impl Engine {
         id: Uuid,
     ) -> Result<wrap_up_code::Model> {
         actor.require_admin()?;
-        let code = wrap_up_code::Entity::find_by_id(id)
-            .one(db)
-            .await?
-            .ok_or(Error::NotFound("wrap-up code"))?;
-        self.channel_for_change(db, actor, code.channel_id)
-            .await
-            .map_err(|e| match e {
-                Error::NotFound(_) => Error::NotFound("wrap-up code"),
-                e => e,
-            })?;
+        let code = wrap_up_code::Entity::find_by_id(id).one(db).await?.ok_or(Error::NotFound("wrap-up code"))?;
+        self.channel_for_change(db, actor, code.channel_id).await.map_err(|e| match e {
+            Error::NotFound(_) => Error::NotFound("wrap-up code"),
+            e => e,
+        })?;
         Ok(code)
     }
 
     /// Codes of several channels at once (archived included), in display order: one query.
-    pub async fn wrap_up_codes_of(
-        &self,
-        channel_ids: &[Uuid],
-    ) -> Result<HashMap<Uuid, Vec<wrap_up_code::Model>>> {
+    pub async fn wrap_up_codes_of(&self, channel_ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<wrap_up_code::Model>>> {
         let mut out: HashMap<Uuid, Vec<wrap_up_code::Model>> = HashMap::new();
         for c in wrap_up_code::Entity::find()
             .filter(wrap_up_code::Column::ChannelId.is_in(channel_ids.iter().copied()))

@@ -127,31 +127,17 @@ impl SettingsForm {
         let name = validate::name("name", &self.name, NAME_MAX, errors);
         let api_url = validate::http_url("apiUrl", &self.api_url, errors);
         validate::range("utilization", self.utilization, 0, 100, errors);
-        validate::range(
-            "autoAssignmentLimit",
-            self.auto_assignment_limit,
-            1,
-            AUTO_ASSIGNMENT_LIMIT_MAX,
-            errors,
-        );
+        validate::range("autoAssignmentLimit", self.auto_assignment_limit, 1, AUTO_ASSIGNMENT_LIMIT_MAX, errors);
         match (self.auto_answer, self.alerting_timeout) {
             (true, Some(_)) => errors.push(FieldError::new(
                 "alertingTimeout",
                 "NOT_ALLOWED",
                 "is only accepted when autoAnswer is false",
             )),
-            (false, None) => errors.push(FieldError::new(
-                "alertingTimeout",
-                "REQUIRED",
-                "is required when autoAnswer is false",
-            )),
-            (false, Some(t)) => validate::range(
-                "alertingTimeout",
-                t,
-                ALERTING_TIMEOUT_MIN,
-                TIMEOUT_MAX,
-                errors,
-            ),
+            (false, None) => {
+                errors.push(FieldError::new("alertingTimeout", "REQUIRED", "is required when autoAnswer is false"))
+            }
+            (false, Some(t)) => validate::range("alertingTimeout", t, ALERTING_TIMEOUT_MIN, TIMEOUT_MAX, errors),
             (true, None) => {}
         }
         if let Some(t) = self.wrap_up_timeout {
@@ -164,11 +150,7 @@ impl SettingsForm {
 /// Code names: required, at most 100 characters, unique (case-insensitive) within the list.
 pub fn check_code_names(names: &[String], errors: &mut Vec<FieldError>) -> Vec<String> {
     if names.len() > WRAP_UP_CODES_MAX {
-        errors.push(FieldError::new(
-            "wrapUpCodes",
-            "TOO_MANY",
-            format!("at most {WRAP_UP_CODES_MAX} codes"),
-        ));
+        errors.push(FieldError::new("wrapUpCodes", "TOO_MANY", format!("at most {WRAP_UP_CODES_MAX} codes")));
     }
     let mut seen = HashSet::new();
     names
@@ -179,11 +161,7 @@ pub fn check_code_names(names: &[String], errors: &mut Vec<FieldError>) -> Vec<S
             let before = errors.len();
             let n = validate::name(&field, raw, WRAP_UP_CODE_MAX, errors);
             if errors.len() == before && !seen.insert(validate::name_key(&n)) {
-                errors.push(FieldError::new(
-                    field,
-                    "DUPLICATE",
-                    "is already in the list",
-                ));
+                errors.push(FieldError::new(field, "DUPLICATE", "is already in the list"));
             }
             n
         })
@@ -253,25 +231,14 @@ impl Engine {
         errors: &mut Vec<FieldError>,
     ) -> Result<Vec<user::Model>> {
         if raw_ids.len() > AGENTS_MAX {
-            errors.push(FieldError::new(
-                field,
-                "TOO_MANY",
-                format!("at most {AGENTS_MAX} agents"),
-            ));
+            errors.push(FieldError::new(field, "TOO_MANY", format!("at most {AGENTS_MAX} agents")));
             return Ok(vec![]);
         }
         let path = |i: usize| {
-            if indexed {
-                format!("{field}[{i}]")
-            } else {
-                field.to_owned()
-            }
+            if indexed { format!("{field}[{i}]") } else { field.to_owned() }
         };
-        let ids: Vec<Option<Uuid>> = raw_ids
-            .iter()
-            .enumerate()
-            .map(|(i, r)| validate::id(&path(i), r, "user", errors))
-            .collect();
+        let ids: Vec<Option<Uuid>> =
+            raw_ids.iter().enumerate().map(|(i, r)| validate::id(&path(i), r, "user", errors)).collect();
         let wanted: Vec<Uuid> = ids.iter().flatten().copied().collect();
         let found: HashMap<Uuid, user::Model> = if wanted.is_empty() {
             HashMap::new()
@@ -296,16 +263,10 @@ impl Engine {
                     "INVALID_ROLE",
                     "only users with role AGENT or SUPERVISOR can receive conversations",
                 )),
-                Some(u) if !u.active => errors.push(FieldError::new(
-                    path(i),
-                    "INACTIVE",
-                    "this user is deactivated",
-                )),
-                Some(_) if !seen.insert(id) => errors.push(FieldError::new(
-                    path(i),
-                    "DUPLICATE",
-                    "is already in the list",
-                )),
+                Some(u) if !u.active => errors.push(FieldError::new(path(i), "INACTIVE", "this user is deactivated")),
+                Some(_) if !seen.insert(id) => {
+                    errors.push(FieldError::new(path(i), "DUPLICATE", "is already in the list"))
+                }
                 Some(u) => agents.push(u.clone()),
             }
         }
@@ -316,19 +277,11 @@ impl Engine {
     pub async fn plan_channel(&self, actor: &Actor, form: &ChannelForm) -> Result<ChannelPlan> {
         actor.require_admin()?;
         let mut errors = Vec::new();
-        let settings = self
-            .check_settings(actor, &form.settings, None, &mut errors)
-            .await?;
+        let settings = self.check_settings(actor, &form.settings, None, &mut errors).await?;
         let wrap_up_codes = check_code_names(&form.wrap_up_codes, &mut errors);
-        let agents = self
-            .check_agents(actor, &form.agent_ids, "agentIds", true, &mut errors)
-            .await?;
+        let agents = self.check_agents(actor, &form.agent_ids, "agentIds", true, &mut errors).await?;
         match settings {
-            Some(settings) if errors.is_empty() => Ok(ChannelPlan {
-                settings,
-                wrap_up_codes,
-                agents,
-            }),
+            Some(settings) if errors.is_empty() => Ok(ChannelPlan { settings, wrap_up_codes, agents }),
             _ => Err(Error::Invalid(in_form_order(errors))),
         }
     }
@@ -355,19 +308,12 @@ const FIELD_ORDER: [&str; 13] = [
 pub fn in_form_order(mut errors: Vec<FieldError>) -> Vec<FieldError> {
     let rank = |f: &str| {
         let base = f.split('[').next().unwrap_or(f);
-        FIELD_ORDER
-            .iter()
-            .position(|x| *x == base)
-            .unwrap_or(FIELD_ORDER.len())
+        FIELD_ORDER.iter().position(|x| *x == base).unwrap_or(FIELD_ORDER.len())
     };
     errors.sort_by_key(|e| rank(&e.field));
     errors
 }
 
 pub fn name_taken() -> FieldError {
-    FieldError::new(
-        "name",
-        "TAKEN",
-        "another channel of this account already has this name",
-    )
+    FieldError::new("name", "TAKEN", "another channel of this account already has this name")
 }

@@ -15,8 +15,8 @@ use chrono::Utc;
 use entity::{channel, channel_agent, phone_number, wrap_up_code};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Select, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Select, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -36,11 +36,7 @@ pub struct ChannelPage {
 }
 
 fn name_conflict(e: DbErr) -> Error {
-    if is_unique_violation(
-        &e,
-        "ux_channels_live_name",
-        "channels.account_id, channels.name_key",
-    ) {
+    if is_unique_violation(&e, "ux_channels_live_name", "channels.account_id, channels.name_key") {
         Error::Invalid(vec![form::name_taken()])
     } else {
         e.into()
@@ -102,15 +98,10 @@ impl Engine {
     ) -> Result<ChannelPage> {
         let mut q = self.name_filter(actor, name_contains);
         if let Some(c) = after {
-            q = q.filter(
-                Condition::any()
-                    .add(channel::Column::NameKey.gt(c.name_key.clone()))
-                    .add(
-                        Condition::all()
-                            .add(channel::Column::NameKey.eq(c.name_key))
-                            .add(channel::Column::Id.gt(c.id)),
-                    ),
-            );
+            q =
+                q.filter(Condition::any().add(channel::Column::NameKey.gt(c.name_key.clone())).add(
+                    Condition::all().add(channel::Column::NameKey.eq(c.name_key)).add(channel::Column::Id.gt(c.id)),
+                ));
         }
         let mut channels = q
             .order_by_asc(channel::Column::NameKey)
@@ -120,34 +111,21 @@ impl Engine {
             .await?;
         let has_next_page = channels.len() as u64 > first;
         channels.truncate(first as usize);
-        Ok(ChannelPage {
-            channels,
-            has_next_page,
-        })
+        Ok(ChannelPage { channels, has_next_page })
     }
 
     pub async fn channel_count(&self, actor: &Actor, name_contains: Option<&str>) -> Result<u64> {
-        Ok(self
-            .name_filter(actor, name_contains)
-            .count(&self.db)
-            .await?)
+        Ok(self.name_filter(actor, name_contains).count(&self.db).await?)
     }
 
     fn name_filter(&self, actor: &Actor, name_contains: Option<&str>) -> Select<channel::Entity> {
         let q = self.visible_channels(actor);
-        match name_contains
-            .map(validate::name_key)
-            .filter(|s| !s.is_empty())
-        {
+        match name_contains.map(validate::name_key).filter(|s| !s.is_empty()) {
             Some(needle) => {
-                let escaped = needle
-                    .replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_");
+                let escaped = needle.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
                 q.filter(
-                    Expr::col(channel::Column::NameKey).like(
-                        sea_orm::sea_query::LikeExpr::new(format!("%{escaped}%")).escape('\\'),
-                    ),
+                    Expr::col(channel::Column::NameKey)
+                        .like(sea_orm::sea_query::LikeExpr::new(format!("%{escaped}%")).escape('\\')),
                 )
             }
             None => q,
@@ -155,11 +133,7 @@ impl Engine {
     }
 
     /// Validates and creates a channel with its codes and agents in one transaction: all or nothing.
-    pub async fn create_channel(
-        &self,
-        actor: &Actor,
-        form: &ChannelForm,
-    ) -> Result<channel::Model> {
+    pub async fn create_channel(&self, actor: &Actor, form: &ChannelForm) -> Result<channel::Model> {
         let plan = self.plan_channel(actor, form).await?;
         let s = plan.settings;
         let now = Utc::now();
@@ -190,19 +164,15 @@ impl Engine {
         .await
         .map_err(name_conflict)?;
         if !plan.wrap_up_codes.is_empty() {
-            let codes =
-                plan.wrap_up_codes
-                    .iter()
-                    .enumerate()
-                    .map(|(i, n)| wrap_up_code::ActiveModel {
-                        id: Set(Uuid::now_v7()),
-                        channel_id: Set(ch.id),
-                        name: Set(n.clone()),
-                        name_key: Set(validate::name_key(n)),
-                        position: Set(i as i32),
-                        created_at: Set(now),
-                        archived_at: Set(None),
-                    });
+            let codes = plan.wrap_up_codes.iter().enumerate().map(|(i, n)| wrap_up_code::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                channel_id: Set(ch.id),
+                name: Set(n.clone()),
+                name_key: Set(validate::name_key(n)),
+                position: Set(i as i32),
+                created_at: Set(now),
+                archived_at: Set(None),
+            });
             wrap_up_code::Entity::insert_many(codes).exec(&txn).await?;
         }
         if !plan.agents.is_empty() {
@@ -211,9 +181,7 @@ impl Engine {
                 user_id: Set(u.id),
                 created_at: Set(now),
             });
-            channel_agent::Entity::insert_many(agents)
-                .exec(&txn)
-                .await?;
+            channel_agent::Entity::insert_many(agents).exec(&txn).await?;
         }
         txn.commit().await?;
         tracing::info!(channel_id = %ch.id, account_id = %actor.account_id, "channel created");
@@ -221,19 +189,11 @@ impl Engine {
     }
 
     /// Applies a partial update after validating the resulting channel as a whole.
-    pub async fn update_channel(
-        &self,
-        actor: &Actor,
-        id: Uuid,
-        patch: ChannelPatch,
-    ) -> Result<channel::Model> {
+    pub async fn update_channel(&self, actor: &Actor, id: Uuid, patch: ChannelPatch) -> Result<channel::Model> {
         let current = self.channel_for_change(&self.db, actor, id).await?;
         let form = SettingsForm::from_model(&current).apply(patch);
         let mut errors = Vec::new();
-        let s = match self
-            .check_settings(actor, &form, Some(id), &mut errors)
-            .await?
-        {
+        let s = match self.check_settings(actor, &form, Some(id), &mut errors).await? {
             Some(s) if errors.is_empty() => s,
             _ => return Err(Error::Invalid(form::in_form_order(errors))),
         };
@@ -278,11 +238,7 @@ impl Engine {
     /// The URL the provider posts this channel's webhooks to.
     pub fn webhook_url(&self, ch: &channel::Model) -> Result<String> {
         let token = self.cipher.decrypt(&ch.webhook_token_enc)?;
-        Ok(format!(
-            "{}{WEBHOOK_PATH}{}",
-            self.public_base_url,
-            token.expose()
-        ))
+        Ok(format!("{}{WEBHOOK_PATH}{}", self.public_base_url, token.expose()))
     }
 
     /// Replaces the webhook token; the old URL stops working at once.
