@@ -9,6 +9,8 @@ pub fn name(field: &str, raw: &str, max: usize, errors: &mut Vec<FieldError>) ->
         errors.push(FieldError::new(field, "REQUIRED", "must not be empty"));
     } else if v.chars().count() > max {
         errors.push(FieldError::new(field, "TOO_LONG", format!("must be at most {max} characters")));
+    } else if v.chars().any(char::is_control) {
+        errors.push(FieldError::new(field, "INVALID_CHARACTERS", "must not contain control characters"));
     }
     v.to_owned()
 }
@@ -48,4 +50,37 @@ pub fn id(field: &str, raw: &str, what: &str, errors: &mut Vec<FieldError>) -> O
 
 pub fn not_found(field: &str, what: &str) -> FieldError {
     FieldError::new(field, "NOT_FOUND", format!("no such {what} in this account"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        let mut e = Vec::new();
+        assert_eq!(name("name", "  Sales ", 100, &mut e), "Sales");
+        assert!(e.is_empty());
+        for (raw, code) in [("", "REQUIRED"), ("   ", "REQUIRED"), ("abcd", "TOO_LONG"), ("a\nb", "INVALID_CHARACTERS")] {
+            let mut e = Vec::new();
+            name("name", raw, 3, &mut e);
+            assert_eq!(e.iter().map(|e| e.code).collect::<Vec<_>>(), [code], "{raw:?}");
+        }
+        assert_eq!(name_key(" SaLes "), "sales");
+    }
+
+    #[test]
+    fn urls_and_ranges() {
+        let mut e = Vec::new();
+        http_url("apiUrl", "https://nova.example/api", &mut e);
+        range("u", 5, 0, 10, &mut e);
+        assert!(e.is_empty());
+        for bad in ["ftp://x", "nova.example", "https://", "/relative"] {
+            let mut e = Vec::new();
+            http_url("apiUrl", bad, &mut e);
+            assert_eq!(e.len(), 1, "{bad}");
+        }
+        range("u", 11, 0, 10, &mut e);
+        assert_eq!(e[0].code, "OUT_OF_RANGE");
+    }
 }

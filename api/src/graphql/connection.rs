@@ -63,13 +63,11 @@ pub struct ChannelConnection {
 
 #[Object]
 impl ChannelConnection {
-    #[graphql(complexity = "100 * child_complexity")]
     async fn edges(&self, ctx: &Context<'_>) -> ApiResult<Vec<ChannelEdge>> {
         loaders(ctx)?.prefetch(&self.page.channels, ctx.look_ahead().field("node")).await?;
         Ok(self.page.channels.iter().cloned().map(ChannelEdge).collect())
     }
     /// The channels of the page, without cursors.
-    #[graphql(complexity = "100 * child_complexity")]
     async fn nodes(&self, ctx: &Context<'_>) -> ApiResult<Vec<Channel>> {
         loaders(ctx)?.prefetch(&self.page.channels, ctx.look_ahead()).await?;
         Ok(self.page.channels.iter().cloned().map(Channel).collect())

@@ -37,6 +37,9 @@ impl Query {
     }
 
     /// Channels ordered by name, optionally filtered by a case-insensitive part of the name.
+    #[graphql(
+        complexity = "first.unwrap_or(super::connection::DEFAULT_PAGE).clamp(1, super::connection::MAX_PAGE) as usize * child_complexity"
+    )]
     async fn channels(
         &self,
         ctx: &Context<'_>,
