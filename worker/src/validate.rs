@@ -61,7 +61,8 @@ mod tests {
         let mut e = Vec::new();
         assert_eq!(name("name", "  Sales ", 100, &mut e), "Sales");
         assert!(e.is_empty());
-        for (raw, code) in [("", "REQUIRED"), ("   ", "REQUIRED"), ("abcd", "TOO_LONG"), ("a\nb", "INVALID_CHARACTERS")] {
+        for (raw, code) in [("", "REQUIRED"), ("   ", "REQUIRED"), ("abcd", "TOO_LONG"), ("a\nb", "INVALID_CHARACTERS")]
+        {
             let mut e = Vec::new();
             name("name", raw, 3, &mut e);
             assert_eq!(e.iter().map(|e| e.code).collect::<Vec<_>>(), [code], "{raw:?}");
