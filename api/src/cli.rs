@@ -17,8 +17,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Migrate the database, create the first account on an empty one, and serve (default).
+    /// Migrate the database, create the first account on an empty one, and serve the API with the job workers
+    /// in one process (default).
     Serve,
+    /// Serve the API only (run the workers with `work`, e.g. several processes of each on PostgreSQL).
+    Api,
+    /// Run the job workers only.
+    Work,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Manage accounts.
@@ -54,10 +59,15 @@ pub fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     rt.block_on(async move {
         match cli.command.unwrap_or(Command::Serve) {
-            Command::Serve => serve(config).await,
+            Command::Serve => serve(config, true).await,
+            Command::Api => serve(config, false).await,
+            Command::Work => {
+                let engine = engine(&config).await?;
+                tracing::info!("workers running");
+                worker::jobs::runtime::run_workers(engine, app::shutdown_signal()).await
+            }
             Command::Migrate => {
-                let db = worker::db::connect(&config).await?;
-                worker::db::migrate(&db).await?;
+                engine(&config).await?;
                 println!("migrations applied");
                 Ok(())
             }
@@ -95,7 +105,9 @@ pub async fn engine(config: &Config) -> anyhow::Result<Engine> {
     let cipher = config.cipher()?;
     let db = worker::db::connect(config).await?;
     worker::db::migrate(&db).await?;
-    Ok(Engine::new(db, cipher, &config.public_base_url))
+    let engine = Engine::new(db, cipher, &config.public_base_url)?;
+    engine.jobs.setup(&config.database_url).await?;
+    Ok(engine)
 }
 
 /// On an empty database, creates the first account and admin and prints how to use them.
@@ -127,13 +139,32 @@ pub async fn bootstrap(engine: &Engine, config: &Config) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, with_workers: bool) -> anyhow::Result<()> {
     let engine = engine(&config).await?;
     bootstrap(&engine, &config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen_addr)
         .await
         .with_context(|| format!("APP_LISTEN_ADDR: cannot listen on {}", config.listen_addr))?;
     println!("GraphQL: http://{}/graphql (GraphiQL in a browser)", listener.local_addr()?);
-    tracing::info!(addr = %config.listen_addr, "serving");
-    app::serve(listener, engine, app::shutdown_signal()).await
+    tracing::info!(addr = %config.listen_addr, with_workers, "serving");
+    if !with_workers {
+        return app::serve(listener, engine, app::shutdown_signal()).await;
+    }
+    // One signal stops both: the server finishes its requests, the workers their jobs.
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let workers = tokio::spawn(worker::jobs::runtime::run_workers(engine.clone(), stopped()));
+    let server = app::serve(listener, engine, stopped());
+    tokio::spawn(async move {
+        app::shutdown_signal().await;
+        let _ = tx.send(true);
+    });
+    server.await?;
+    workers.await??;
+    Ok(())
 }

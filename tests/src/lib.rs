@@ -3,6 +3,7 @@
 //! and talks to it over real HTTP.
 
 pub mod logs;
+pub mod provider_sim;
 
 use anyhow::Context;
 use serde_json::{Value, json};
@@ -141,7 +142,7 @@ pub struct TestApp {
     pub admin_token: String,
     pub account_id: String,
     pub db: TestDb,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    shutdown: Option<tokio::sync::watch::Sender<bool>>,
 }
 
 pub const PUBLIC_BASE: &str = "https://hooks.example.test";
@@ -168,7 +169,8 @@ impl TestApp {
         let conn = worker::db::connect_url(&db.url, db.backend).await?;
         worker::db::migrate(&conn).await?;
         let cipher = Cipher::from_base64_key(&Cipher::generate_key())?;
-        let engine = Engine::new(conn, cipher, PUBLIC_BASE);
+        let engine = Engine::new(conn, cipher, PUBLIC_BASE)?;
+        engine.jobs.setup(&db.url).await?;
         let admin = NewUser {
             email: format!("admin-{}@example.com", uuid::Uuid::new_v4().simple()),
             name: "Admin".into(),
@@ -179,14 +181,15 @@ impl TestApp {
             engine.create_account("Test account", admin, None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let served = engine.clone();
-        tokio::spawn(async move {
-            let _ = api::app::serve(listener, served, async move {
-                let _ = rx.await;
-            })
-            .await;
-        });
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let stopped = move || {
+            let mut rx = rx.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+        };
+        tokio::spawn(api::app::serve(listener, engine.clone(), stopped()));
+        tokio::spawn(worker::jobs::runtime::run_workers(engine.clone(), stopped()));
         Ok(Self {
             addr,
             base: format!("http://{addr}"),
@@ -345,7 +348,7 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
     }
 }

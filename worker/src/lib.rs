@@ -9,25 +9,37 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod error;
+pub mod jobs;
 pub mod phone;
 pub mod phone_numbers;
+pub mod provider;
 pub mod validate;
 
 pub use error::{Error, FieldError, Result};
 
 use std::sync::Arc;
 
-/// Everything a domain service needs: the database, the cipher for secrets at rest, and the settings that
-/// shape generated values (the public base URL of webhooks).
+/// Everything a domain service needs: the database, the cipher for secrets at rest, the job store, the provider
+/// adapter, and the settings that shape generated values (the public base URL of webhooks).
 #[derive(Clone)]
 pub struct Engine {
     pub db: sea_orm::DatabaseConnection,
     pub cipher: Arc<crypto::Cipher>,
     pub public_base_url: Arc<str>,
+    /// Where jobs are queued: the same database.
+    pub jobs: jobs::JobStore,
+    /// The WhatsApp provider adapter.
+    pub provider: Arc<dyn provider::Provider>,
 }
 
 impl Engine {
-    pub fn new(db: sea_orm::DatabaseConnection, cipher: crypto::Cipher, public_base_url: &str) -> Self {
-        Self { db, cipher: Arc::new(cipher), public_base_url: Arc::from(public_base_url.trim_end_matches('/')) }
+    pub fn new(db: sea_orm::DatabaseConnection, cipher: crypto::Cipher, public_base_url: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            jobs: jobs::JobStore::from_db(&db),
+            db,
+            cipher: Arc::new(cipher),
+            public_base_url: Arc::from(public_base_url.trim_end_matches('/')),
+            provider: Arc::new(provider::NovaClient::new()?),
+        })
     }
 }

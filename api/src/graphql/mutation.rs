@@ -160,6 +160,12 @@ impl Mutation {
         Ok(PhoneNumber(n))
     }
 
+    /// Queues a check of the number's API key with the provider and returns at once (verification PENDING);
+    /// the result (VERIFIED, or FAILED with a reason) is recorded on the number.
+    async fn verify_phone_number(&self, ctx: &Context<'_>, id: ID) -> ApiResult<PhoneNumber> {
+        Ok(PhoneNumber(engine(ctx)?.verify_phone_number(actor(ctx)?, uuid(&id, "phone number")?).await?))
+    }
+
     /// Moves a number to its channel's Deleted list.
     async fn delete_phone_number(&self, ctx: &Context<'_>, id: ID) -> ApiResult<PhoneNumber> {
         Ok(PhoneNumber(engine(ctx)?.delete_phone_number(actor(ctx)?, uuid(&id, "phone number")?).await?))

@@ -8,3 +8,4 @@ mod channel_form;
 mod numbers;
 mod protocol;
 mod schema;
+mod verification;
