@@ -6,9 +6,13 @@ pub mod api_token;
 pub mod channel;
 pub mod channel_agent;
 pub mod chatbot;
+pub mod contact;
+pub mod conversation;
 pub mod enums;
+pub mod message;
 pub mod phone_number;
 pub mod user;
+pub mod webhook_delivery;
 pub mod wrap_up_code;
 
 pub use enums::*;

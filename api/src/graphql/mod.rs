@@ -17,7 +17,15 @@ use uuid::Uuid;
 use worker::Engine;
 use worker::auth::Actor;
 
-pub type AppSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
+/// The query root: one object per area, merged (add an area's object to the list).
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Query(query::Query);
+
+/// The mutation root: one object per area, merged (add an area's object to the list).
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Mutation(mutation::Mutation);
+
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 
 pub const MAX_DEPTH: usize = 15;
 pub const MAX_COMPLEXITY: usize = 20_000;
@@ -30,8 +38,8 @@ pub enum Caller {
     User(Actor),
 }
 
-fn builder() -> SchemaBuilder<query::Query, mutation::Mutation, EmptySubscription> {
-    Schema::build(query::Query, mutation::Mutation, EmptySubscription)
+fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
 }

@@ -9,6 +9,7 @@ use worker::auth::NewUser;
 use worker::channels::ChannelForm;
 use worker::crypto::Secret;
 
+#[derive(Default)]
 pub struct Mutation;
 
 #[Object]

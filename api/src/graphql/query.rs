@@ -4,6 +4,7 @@ use super::types::{Channel, Chatbot, PhoneNumber, User};
 use super::{actor, engine, uuid};
 use async_graphql::{Context, ID, Object};
 
+#[derive(Default)]
 pub struct Query;
 
 #[Object]

@@ -1,0 +1,30 @@
+use crate::{ConversationStatus, ConversationSubstatus};
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "conversations")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub channel_id: Uuid,
+    pub contact_id: Uuid,
+    /// The channel number the conversation came through (and replies leave from).
+    pub phone_number_id: Uuid,
+    pub status: ConversationStatus,
+    /// Set while OPEN.
+    pub substatus: Option<ConversationSubstatus>,
+    pub assigned_user_id: Option<Uuid>,
+    /// When the conversation first entered the queue; kept across requeues (queue order).
+    pub enqueued_at: Option<DateTimeUtc>,
+    pub wrap_up_code_id: Option<Uuid>,
+    pub wrap_up_timed_out: bool,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    pub resolved_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,28 @@
+use crate::{DeliveryStatus, Direction};
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "messages")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub conversation_id: Uuid,
+    pub direction: Direction,
+    pub text: String,
+    /// The provider's id: from the webhook (inbound) or the send answer (outbound).
+    pub provider_message_id: Option<String>,
+    /// Outbound only.
+    pub delivery_status: Option<DeliveryStatus>,
+    pub delivery_error: Option<String>,
+    /// The agent who wrote an outbound message.
+    pub sender_user_id: Option<Uuid>,
+    pub sent_at: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
