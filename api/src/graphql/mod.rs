@@ -19,11 +19,11 @@ use worker::auth::Actor;
 
 /// The query root: one object per area, merged (add an area's object to the list).
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Query(query::Query);
+pub struct Query(query::CoreQuery);
 
 /// The mutation root: one object per area, merged (add an area's object to the list).
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Mutation(mutation::Mutation);
+pub struct Mutation(mutation::CoreMutation);
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 

@@ -10,10 +10,10 @@ use worker::channels::ChannelForm;
 use worker::crypto::Secret;
 
 #[derive(Default)]
-pub struct Mutation;
+pub struct CoreMutation;
 
 #[Object]
-impl Mutation {
+impl CoreMutation {
     /// Exchanges an email and password for a new bearer token.
     async fn login(&self, ctx: &Context<'_>, email: String, password: String) -> ApiResult<LoginPayload> {
         let issued = engine(ctx)?.login(&email, &password).await?;

@@ -5,10 +5,10 @@ use super::{actor, engine, uuid};
 use async_graphql::{Context, ID, Object};
 
 #[derive(Default)]
-pub struct Query;
+pub struct CoreQuery;
 
 #[Object]
-impl Query {
+impl CoreQuery {
     /// The caller.
     async fn me(&self, ctx: &Context<'_>) -> ApiResult<User> {
         let a = actor(ctx)?;
