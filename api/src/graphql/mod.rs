@@ -17,11 +17,11 @@ use uuid::Uuid;
 use worker::Engine;
 use worker::auth::Actor;
 
-/// The query root: one object per area, merged (add an area's object to the list).
+/// Everything that can be read. (In the code: one object per area, merged here.)
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Query(query::CoreQuery);
 
-/// The mutation root: one object per area, merged (add an area's object to the list).
+/// Everything that can be changed. (In the code: one object per area, merged here.)
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Mutation(mutation::CoreMutation);
 
