@@ -18,12 +18,17 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub fn router(engine: Engine) -> Router {
     let state = GraphqlState { schema: build_schema(engine.clone()), engine: engine.clone() };
     let graphql = Router::new().route("/graphql", get(graphql_get).post(graphql_post)).with_state(state);
+    let webhooks = Router::new()
+        .route("/webhooks/nova/{token}", axum::routing::post(crate::webhook::receive))
+        .layer(axum::extract::DefaultBodyLimit::max(crate::webhook::MAX_WEBHOOK_BYTES))
+        .with_state(engine.clone());
     let ops = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(engine);
     graphql
+        .merge(webhooks)
         .merge(ops)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         // Spans name the route template, never the raw URI: webhook paths and query strings can hold secrets.

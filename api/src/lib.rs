@@ -6,3 +6,4 @@ pub mod cli;
 pub mod graphql;
 pub mod http;
 pub mod telemetry;
+pub mod webhook;

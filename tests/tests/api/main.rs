@@ -9,3 +9,4 @@ mod numbers;
 mod protocol;
 mod schema;
 mod verification;
+mod webhooks;

@@ -5,7 +5,10 @@
 use super::verify::VerifyNumber;
 use super::{Job, JobStore};
 use crate::Engine;
+use crate::conversations::inbound::ProcessWebhook;
 use apalis::prelude::*;
+use apalis_postgres::PostgresStorage;
+use apalis_sqlite::SqliteStorage;
 use std::future::Future;
 use std::time::Duration;
 
@@ -17,8 +20,27 @@ pub const MISSED_HEARTBEATS: usize = 3;
 /// How long shutdown waits for running jobs.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
-async fn verify_number(job: VerifyNumber, engine: Data<Engine>) -> Result<(), BoxDynError> {
-    engine.run_verification(&job).await.map_err(|e| Box::new(e) as BoxDynError)
+/// A job handler: runs the engine's function for the job, errors become apalis failures (retried up to the
+/// job's attempts).
+macro_rules! handler {
+    ($name:ident, $job:ty, $method:ident) => {
+        async fn $name(job: $job, engine: Data<Engine>) -> Result<(), BoxDynError> {
+            engine.$method(&job).await.map_err(|e| Box::new(e) as BoxDynError)
+        }
+    };
+}
+
+handler!(verify_number, VerifyNumber, run_verification);
+handler!(process_webhook, ProcessWebhook, process_webhook);
+
+/// Every job type with its handler: the one list both backends register.
+macro_rules! with_all_jobs {
+    ($monitor:expr, $engine:expr, $storage:ident, $config:expr, $pool:expr) => {{
+        let m = $monitor;
+        let m = register!(m, $engine, $storage, $config, $pool, VerifyNumber, verify_number);
+        let m = register!(m, $engine, $storage, $config, $pool, ProcessWebhook, process_webhook);
+        m
+    }};
 }
 
 fn worker_name(queue: &str) -> String {
@@ -27,9 +49,10 @@ fn worker_name(queue: &str) -> String {
 }
 
 macro_rules! register {
-    ($monitor:expr, $engine:expr, $storage:expr, $job:ty, $handler:expr) => {{
+    ($monitor:expr, $engine:expr, $storage:ident, $config:expr, $pool:expr, $job:ty, $handler:expr) => {{
         let engine = $engine.clone();
-        let storage = $storage;
+        let storage =
+            $storage::<$job>::new(&$pool).with_config($config(<$job>::SPEC.queue)).poll_with_interval(POLL_INTERVAL);
         $monitor.register(move |_restarts| {
             WorkerBuilder::new(worker_name(<$job>::SPEC.queue))
                 .backend(storage.clone())
@@ -53,10 +76,7 @@ pub async fn run_workers(engine: Engine, shutdown: impl Future<Output = ()> + Se
                     .heartbeat_interval(HEARTBEAT)
                     .missed_heartbeats(MISSED_HEARTBEATS)
             };
-            let verify = apalis_sqlite::SqliteStorage::<VerifyNumber>::new(&pool)
-                .with_config(config(VerifyNumber::SPEC.queue))
-                .poll_with_interval(POLL_INTERVAL);
-            register!(monitor, engine, verify, VerifyNumber, verify_number)
+            with_all_jobs!(monitor, engine, SqliteStorage, config, pool)
         }
         JobStore::Postgres(pool) => {
             let config = |q: &str| {
@@ -65,10 +85,7 @@ pub async fn run_workers(engine: Engine, shutdown: impl Future<Output = ()> + Se
                     .heartbeat_interval(HEARTBEAT)
                     .missed_heartbeats(MISSED_HEARTBEATS)
             };
-            let verify = apalis_postgres::PostgresStorage::<VerifyNumber>::new(&pool)
-                .with_config(config(VerifyNumber::SPEC.queue))
-                .poll_with_interval(POLL_INTERVAL);
-            register!(monitor, engine, verify, VerifyNumber, verify_number)
+            with_all_jobs!(monitor, engine, PostgresStorage, config, pool)
         }
     };
     monitor

@@ -1,0 +1,159 @@
+//! Contacts, conversations and their messages. Who sees which conversation is decided here, once
+//! ([`Engine::visible_conversations`]): admins and supervisors see every conversation of their account, an agent
+//! only the conversations assigned to them; anything else, another account's ids included, answers NOT_FOUND.
+//! Sending lives in [`outbound`]; turning webhooks into conversations in [`inbound`].
+
+pub mod outbound;
+
+use crate::{Engine, Error, Result, auth::Actor};
+use entity::{ConversationStatus, Role, channel, contact, conversation, message, phone_number, user};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// The most conversations one list returns, and the most messages one conversation shows at once.
+pub const MAX_CONVERSATIONS: u64 = 100;
+pub const MAX_MESSAGES: u64 = 500;
+
+/// A conversation with the rows shown beside it (its client, channel, number and agent), loaded in batches.
+#[derive(Debug, Clone)]
+pub struct ConversationView {
+    pub conversation: conversation::Model,
+    pub contact: contact::Model,
+    pub channel: channel::Model,
+    pub phone_number: phone_number::Model,
+    pub assigned_agent: Option<user::Model>,
+}
+
+/// Which conversations a list returns (all filters optional), newest first.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationFilter {
+    pub channel_id: Option<Uuid>,
+    pub status: Option<ConversationStatus>,
+}
+
+impl Engine {
+    /// The visibility rule: the conversations the caller may see, before any other filter.
+    pub fn visible_conversations(&self, actor: &Actor) -> Select<conversation::Entity> {
+        let q = conversation::Entity::find().filter(conversation::Column::AccountId.eq(actor.account_id));
+        match actor.role {
+            Role::Admin | Role::Supervisor => q,
+            Role::Agent => q.filter(conversation::Column::AssignedUserId.eq(actor.user_id)),
+        }
+    }
+
+    /// A conversation the caller may see.
+    pub async fn conversation(&self, actor: &Actor, id: Uuid) -> Result<conversation::Model> {
+        self.visible_conversations(actor)
+            .filter(conversation::Column::Id.eq(id))
+            .one(&self.db)
+            .await?
+            .ok_or(Error::NotFound("conversation"))
+    }
+
+    /// A conversation the caller may see, with its client, channel, number and agent.
+    pub async fn conversation_view(&self, actor: &Actor, id: Uuid) -> Result<ConversationView> {
+        let c = self.conversation(actor, id).await?;
+        self.views(vec![c]).await?.pop().ok_or(Error::NotFound("conversation"))
+    }
+
+    /// Up to `first` conversations the caller may see, newest first.
+    pub async fn conversations(
+        &self,
+        actor: &Actor,
+        filter: &ConversationFilter,
+        first: u64,
+    ) -> Result<Vec<ConversationView>> {
+        let mut q = self.visible_conversations(actor);
+        if let Some(ch) = filter.channel_id {
+            q = q.filter(conversation::Column::ChannelId.eq(ch));
+        }
+        if let Some(s) = filter.status {
+            q = q.filter(conversation::Column::Status.eq(s));
+        }
+        let rows = q
+            .order_by_desc(conversation::Column::CreatedAt)
+            .order_by_desc(conversation::Column::Id)
+            .limit(first.min(MAX_CONVERSATIONS))
+            .all(&self.db)
+            .await?;
+        self.views(rows).await
+    }
+
+    /// Joins conversations with their related rows: one query per related table, whatever the list's length.
+    async fn views(&self, rows: Vec<conversation::Model>) -> Result<Vec<ConversationView>> {
+        fn ids(rows: &[conversation::Model], f: impl Fn(&conversation::Model) -> Option<Uuid>) -> Vec<Uuid> {
+            let mut v: Vec<Uuid> = rows.iter().filter_map(f).collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        }
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let contact_ids = ids(&rows, |c| Some(c.contact_id));
+        let channel_ids = ids(&rows, |c| Some(c.channel_id));
+        let number_ids = ids(&rows, |c| Some(c.phone_number_id));
+        let agent_ids = ids(&rows, |c| c.assigned_user_id);
+        let (contacts, channels, numbers, agents) = futures::try_join!(
+            contact::Entity::find().filter(contact::Column::Id.is_in(contact_ids)).all(&self.db),
+            channel::Entity::find().filter(channel::Column::Id.is_in(channel_ids)).all(&self.db),
+            phone_number::Entity::find().filter(phone_number::Column::Id.is_in(number_ids)).all(&self.db),
+            async {
+                if agent_ids.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    user::Entity::find().filter(user::Column::Id.is_in(agent_ids)).all(&self.db).await
+                }
+            },
+        )?;
+        let contacts: HashMap<Uuid, contact::Model> = contacts.into_iter().map(|c| (c.id, c)).collect();
+        let channels: HashMap<Uuid, channel::Model> = channels.into_iter().map(|c| (c.id, c)).collect();
+        let numbers: HashMap<Uuid, phone_number::Model> = numbers.into_iter().map(|n| (n.id, n)).collect();
+        let agents: HashMap<Uuid, user::Model> = agents.into_iter().map(|u| (u.id, u)).collect();
+        let mut out = Vec::with_capacity(rows.len());
+        for c in rows {
+            // Foreign keys guarantee the related rows; a missing one is a broken database, not a client error.
+            let missing = |what: &str| Error::Internal(anyhow::anyhow!("conversation {} has no {what}", c.id));
+            out.push(ConversationView {
+                contact: contacts.get(&c.contact_id).cloned().ok_or_else(|| missing("contact"))?,
+                channel: channels.get(&c.channel_id).cloned().ok_or_else(|| missing("channel"))?,
+                phone_number: numbers.get(&c.phone_number_id).cloned().ok_or_else(|| missing("phone number"))?,
+                assigned_agent: c.assigned_user_id.and_then(|u| agents.get(&u).cloned()),
+                conversation: c,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The last `last` messages of a conversation the caller was already allowed to see, oldest first, each with
+    /// the user who wrote it (outbound).
+    pub async fn messages_of(
+        &self,
+        conversation: &conversation::Model,
+        last: u64,
+    ) -> Result<Vec<(message::Model, Option<user::Model>)>> {
+        let mut rows = message::Entity::find()
+            .filter(message::Column::ConversationId.eq(conversation.id))
+            .filter(message::Column::AccountId.eq(conversation.account_id))
+            .order_by_desc(message::Column::CreatedAt)
+            .order_by_desc(message::Column::Id)
+            .limit(last.min(MAX_MESSAGES))
+            .all(&self.db)
+            .await?;
+        rows.reverse();
+        let mut sender_ids: Vec<Uuid> = rows.iter().filter_map(|m| m.sender_user_id).collect();
+        sender_ids.sort_unstable();
+        sender_ids.dedup();
+        let senders = if sender_ids.is_empty() { HashMap::new() } else { self.users_by_id(&sender_ids).await? };
+        Ok(rows
+            .into_iter()
+            .map(|m| {
+                let s = m.sender_user_id.and_then(|u| senders.get(&u).cloned());
+                (m, s)
+            })
+            .collect())
+    }
+}
+
+pub mod inbound;
