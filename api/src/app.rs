@@ -52,7 +52,7 @@ async fn metrics() -> impl IntoResponse {
     format!(
         "# HELP db_statements_total SQL statements executed by this process.\n# TYPE db_statements_total counter\ndb_statements_total {}\n",
         worker::db::statements_executed()
-    )
+    ) + &worker::jobs::failures::metrics_text()
 }
 
 /// Serves until `shutdown` resolves, then finishes the requests in flight.

@@ -1,4 +1,5 @@
-//! The binary's subcommands: `serve` (the default), `migrate`, `account create` and `schema`.
+//! The binary's subcommands: `serve` (the default), `api`, `work`, `migrate`, `account create`, `reverify` and
+//! `schema`.
 
 use crate::app;
 use anyhow::Context;
@@ -31,6 +32,9 @@ enum Command {
         #[command(subcommand)]
         command: AccountCommand,
     },
+    /// Re-verify every active number of every account now: queue the checks (the workers of `serve` or `work`
+    /// run them) and print how many were queued.
+    Reverify,
     /// Print the GraphQL schema (SDL).
     Schema,
 }
@@ -64,7 +68,8 @@ pub fn main() -> anyhow::Result<()> {
             Command::Work => {
                 let engine = engine(&config).await?;
                 tracing::info!("workers running");
-                worker::jobs::runtime::run_workers(engine, app::shutdown_signal()).await
+                let settings = worker::jobs::runtime::WorkerSettings::from_config(&config);
+                worker::jobs::runtime::run_workers_with(engine, settings, app::shutdown_signal()).await
             }
             Command::Migrate => {
                 engine(&config).await?;
@@ -86,6 +91,12 @@ pub fn main() -> anyhow::Result<()> {
                 println!("password: {}", password.expose());
                 println!("token:    {}", issued.token.expose());
                 println!("(shown once: they are stored only as hashes)");
+                Ok(())
+            }
+            Command::Reverify => {
+                let engine = engine(&config).await?;
+                let queued = engine.reverify_numbers(None).await.map_err(describe)?;
+                println!("{queued} numbers queued for re-verification");
                 Ok(())
             }
             Command::Schema => Ok(()),
@@ -158,7 +169,8 @@ async fn serve(config: Config, with_workers: bool) -> anyhow::Result<()> {
             let _ = rx.wait_for(|s| *s).await;
         }
     };
-    let workers = tokio::spawn(worker::jobs::runtime::run_workers(engine.clone(), stopped()));
+    let settings = worker::jobs::runtime::WorkerSettings::from_config(&config);
+    let workers = tokio::spawn(worker::jobs::runtime::run_workers_with(engine.clone(), settings, stopped()));
     let server = app::serve(listener, engine, stopped());
     tokio::spawn(async move {
         app::shutdown_signal().await;

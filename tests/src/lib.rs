@@ -189,7 +189,9 @@ impl TestApp {
             }
         };
         tokio::spawn(api::app::serve(listener, engine.clone(), stopped()));
-        tokio::spawn(worker::jobs::runtime::run_workers(engine.clone(), stopped()));
+        // No re-verification ticker: a tick at the top of the hour would re-verify the test's numbers.
+        let settings = worker::jobs::runtime::WorkerSettings { reverify_schedule: None, ..Default::default() };
+        tokio::spawn(worker::jobs::runtime::run_workers_with(engine.clone(), settings, stopped()));
         Ok(Self {
             addr,
             base: format!("http://{addr}"),

@@ -30,6 +30,11 @@ pub struct Config {
     pub bootstrap_admin_email: String,
     pub bootstrap_admin_token: Option<Secret>,
     pub bootstrap_admin_password: Option<Secret>,
+    /// When workers re-verify every active number (`APP_REVERIFY_SCHEDULE`); `None` when switched off.
+    pub reverify_schedule: Option<cron::Schedule>,
+    /// How often workers prove they are alive (`APP_WORKER_HEARTBEAT_SECS`); after three missed beats their jobs
+    /// run again elsewhere.
+    pub worker_heartbeat: std::time::Duration,
 }
 
 /// The file's keys: the environment variables' names without `APP_`, in lower case.
@@ -45,10 +50,15 @@ struct FileConfig {
     bootstrap_admin_email: Option<String>,
     bootstrap_admin_token: Option<String>,
     bootstrap_admin_password: Option<String>,
+    reverify_schedule: Option<String>,
+    worker_heartbeat_secs: Option<String>,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/app.db?mode=rwc";
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:8080";
+/// Hourly, at minute 0.
+pub const DEFAULT_REVERIFY_SCHEDULE: &str = "0 0 * * * *";
+pub const DEFAULT_WORKER_HEARTBEAT_SECS: u64 = 10;
 
 impl Config {
     /// Reads the process environment (and the file it names, if any).
@@ -115,6 +125,18 @@ impl Config {
             bail!("APP_BOOTSTRAP_ADMIN_PASSWORD: must be at least {} characters", crate::auth::MIN_PASSWORD_LEN);
         }
 
+        let reverify_raw =
+            get("APP_REVERIFY_SCHEDULE", &file.reverify_schedule).unwrap_or_else(|| DEFAULT_REVERIFY_SCHEDULE.into());
+        let reverify_schedule = parse_schedule(&reverify_raw).map_err(|e| anyhow!("APP_REVERIFY_SCHEDULE: {e}"))?;
+
+        let worker_heartbeat = match get("APP_WORKER_HEARTBEAT_SECS", &file.worker_heartbeat_secs) {
+            None => std::time::Duration::from_secs(DEFAULT_WORKER_HEARTBEAT_SECS),
+            Some(raw) => match raw.trim().parse::<u64>() {
+                Ok(n @ 1..=3600) => std::time::Duration::from_secs(n),
+                _ => bail!("APP_WORKER_HEARTBEAT_SECS: `{raw}` is not a whole number of seconds from 1 to 3600"),
+            },
+        };
+
         Ok(Self {
             database_url,
             listen_addr,
@@ -125,6 +147,8 @@ impl Config {
             bootstrap_admin_email,
             bootstrap_admin_token,
             bootstrap_admin_password,
+            reverify_schedule,
+            worker_heartbeat,
         })
     }
 
@@ -146,6 +170,20 @@ impl Config {
         }
         load_or_create_key_file(&self.data_dir.join("secret.key"))
     }
+}
+
+/// A cron expression in UTC: `sec min hour day-of-month month day-of-week [year]` (six or seven fields, e.g.
+/// `0 0 * * * *` hourly, `0 */15 * * * *` every quarter hour), or a five-field crontab line (`0 * * * *`, seconds
+/// taken as 0). `off` switches scheduled re-verification off.
+pub fn parse_schedule(raw: &str) -> Result<Option<cron::Schedule>, String> {
+    let expr = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+    if expr.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let full = if expr.split(' ').count() == 5 { format!("0 {expr}") } else { expr };
+    full.parse::<cron::Schedule>().map(Some).map_err(|e| {
+        format!("`{raw}` is not a cron expression like `0 0 * * * *` (sec min hour day month weekday) or `off`: {e}")
+    })
 }
 
 fn backend_of(url: &str) -> Result<Backend, String> {
@@ -218,10 +256,21 @@ mod tests {
             ("APP_LOG_FORMAT", "xml"),
             ("APP_ENCRYPTION_KEY", "short"),
             ("APP_BOOTSTRAP_ADMIN_TOKEN", "tiny"),
+            ("APP_REVERIFY_SCHEDULE", "every hour"),
+            ("APP_WORKER_HEARTBEAT_SECS", "0"),
         ] {
             let err = load(&[(k, v)]).unwrap_err().to_string();
             assert!(err.starts_with(k), "{k}: {err}");
         }
+    }
+
+    #[test]
+    fn reverify_schedule_forms() {
+        let hourly = load(&[]).unwrap().reverify_schedule.unwrap();
+        assert_eq!(hourly.to_string(), DEFAULT_REVERIFY_SCHEDULE);
+        let crontab = load(&[("APP_REVERIFY_SCHEDULE", "*/5 * * * *")]).unwrap().reverify_schedule.unwrap();
+        assert_eq!(crontab.to_string(), "0 */5 * * * *");
+        assert!(load(&[("APP_REVERIFY_SCHEDULE", "off")]).unwrap().reverify_schedule.is_none());
     }
 
     #[test]

@@ -198,52 +198,39 @@ impl Engine {
             (id, account_id, channel_id, phone_number_id, kind, dedupe_key, body, received_at) \
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (dedupe_key) DO NOTHING";
         let now = Utc::now();
+        // The same statements on either backend; only the pool and apalis' push differ.
+        macro_rules! insert_with_job {
+            ($pool:expr, |$conn:ident| $push:expr) => {{
+                let mut tx = $pool.begin().await.map_err(anyhow::Error::from)?;
+                let r = sea_orm::sqlx::query(INSERT)
+                    .bind(d.id)
+                    .bind(d.account_id)
+                    .bind(d.channel_id)
+                    .bind(d.phone_number_id)
+                    .bind(d.kind)
+                    .bind(&d.dedupe_key)
+                    .bind(&d.body)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(anyhow::Error::from)?;
+                let stored = r.rows_affected() == 1;
+                if stored {
+                    let $conn = &mut *tx;
+                    $push.await.map_err(anyhow::Error::from)?;
+                }
+                tx.commit().await.map_err(anyhow::Error::from)?;
+                stored
+            }};
+        }
         let stored = match &self.jobs {
-            JobStore::Sqlite(pool) => {
-                let mut tx = pool.begin().await.map_err(anyhow::Error::from)?;
-                let r = sea_orm::sqlx::query(INSERT)
-                    .bind(d.id)
-                    .bind(d.account_id)
-                    .bind(d.channel_id)
-                    .bind(d.phone_number_id)
-                    .bind(d.kind)
-                    .bind(&d.dedupe_key)
-                    .bind(&d.body)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(anyhow::Error::from)?;
-                let stored = r.rows_affected() == 1;
-                if stored {
-                    apalis_sqlite::queries::push_tasks(&mut *tx, queue, std::slice::from_ref(&task))
-                        .await
-                        .map_err(anyhow::Error::from)?;
-                }
-                tx.commit().await.map_err(anyhow::Error::from)?;
-                stored
-            }
+            JobStore::Sqlite(pool) => insert_with_job!(pool, |conn| apalis_sqlite::queries::push_tasks(
+                conn,
+                queue,
+                std::slice::from_ref(&task)
+            )),
             JobStore::Postgres(pool) => {
-                let mut tx = pool.begin().await.map_err(anyhow::Error::from)?;
-                let r = sea_orm::sqlx::query(INSERT)
-                    .bind(d.id)
-                    .bind(d.account_id)
-                    .bind(d.channel_id)
-                    .bind(d.phone_number_id)
-                    .bind(d.kind)
-                    .bind(&d.dedupe_key)
-                    .bind(&d.body)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(anyhow::Error::from)?;
-                let stored = r.rows_affected() == 1;
-                if stored {
-                    apalis_postgres::queries::push_tasks(&mut *tx, queue, vec![task])
-                        .await
-                        .map_err(anyhow::Error::from)?;
-                }
-                tx.commit().await.map_err(anyhow::Error::from)?;
-                stored
+                insert_with_job!(pool, |conn| apalis_postgres::queries::push_tasks(conn, queue, vec![task]))
             }
         };
         Ok(if stored { Accepted::Stored(d.id) } else { Accepted::Duplicate })

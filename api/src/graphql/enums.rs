@@ -70,3 +70,57 @@ mirror!(
         Deleted,
     }
 );
+
+mirror!(
+    /// Where a conversation stands.
+    ConversationStatus = entity::ConversationStatus {
+        /// A chatbot is serving the client.
+        Pending,
+        /// Handled by people: see the substatus.
+        Open,
+        /// Finished (with a wrap-up code, or without one when the wrap-up time ran out).
+        Resolved,
+    }
+);
+
+mirror!(
+    /// The step of an OPEN conversation.
+    ConversationSubstatus = entity::ConversationSubstatus {
+        /// Waiting for automatic distribution.
+        InQueue,
+        /// Offered to an agent, waiting for them to accept.
+        Alerting,
+        /// An agent is working it.
+        Interacting,
+        /// Put on hold by its agent.
+        Hold,
+        /// Resolved by its agent, waiting for a wrap-up code.
+        AfterCallWork,
+    }
+);
+
+mirror!(
+    /// Who wrote a message.
+    MessageDirection = entity::Direction {
+        /// From the client.
+        Inbound,
+        /// From an agent, to the client.
+        Outbound,
+    }
+);
+
+mirror!(
+    /// Delivery of an outbound message: QUEUED -> SENT -> DELIVERED -> READ, or FAILED.
+    DeliveryStatus = entity::DeliveryStatus {
+        /// Stored and waiting to be handed to the provider.
+        Queued,
+        /// Accepted by the provider.
+        Sent,
+        /// Delivered to the client's phone.
+        Delivered,
+        /// Read by the client.
+        Read,
+        /// Not delivered; see `deliveryError`.
+        Failed,
+    }
+);

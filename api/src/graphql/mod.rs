@@ -1,9 +1,11 @@
 //! The GraphQL schema: thin resolvers that authorise, call the engine and map the result.
 
 mod connection;
+mod conversations;
 mod enums;
 mod error;
 mod inputs;
+mod jobs;
 mod loaders;
 mod mutation;
 mod query;
@@ -19,11 +21,11 @@ use worker::auth::Actor;
 
 /// Everything that can be read. (In the code: one object per area, merged here.)
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Query(query::CoreQuery);
+pub struct Query(query::CoreQuery, conversations::ConversationQuery, jobs::JobsQuery);
 
 /// Everything that can be changed. (In the code: one object per area, merged here.)
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Mutation(mutation::CoreMutation);
+pub struct Mutation(mutation::CoreMutation, conversations::ConversationMutation, jobs::JobsMutation);
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 

@@ -1,13 +1,479 @@
-//! Outbound messages and their delivery status.
+//! Outbound messages: an agent's reply (`send_message`) or first message (`start_conversation`) is stored as a
+//! QUEUED message together with the `send_message` job that delivers it, in one transaction: a message can never
+//! be stored without its job, nor a job queued for a message that was rolled back. The job calls the provider with
+//! the message id as `clientMessageId` (the provider deduplicates by it, so a retried or re-run job never sends
+//! twice) and records SENT with the provider's id, or FAILED with a reason after bounded retries with backoff.
+//! Status webhooks then move the delivery status forward (`apply_delivery_status`), never backwards.
 
-use crate::{Engine, Result};
-use chrono::Utc;
-use entity::{DeliveryStatus, Direction, message};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use crate::jobs::verify::backoff;
+use crate::jobs::{Job, JobSpec, JobStore};
+use crate::phone::normalise_e164;
+use crate::provider::OutboundMessage;
+use crate::{Engine, Error, FieldError, Result, auth::Actor};
+use anyhow::Context;
+use apalis::prelude::TaskBuilder;
+use chrono::{DateTime, Utc};
+use entity::{
+    ConversationStatus, ConversationSubstatus, DeliveryStatus, Direction, channel, contact, conversation, message,
+    phone_number,
+};
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{ActiveEnum, ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// The longest message text, in characters (WhatsApp's own limit).
+pub const TEXT_MAX: usize = 4096;
+/// Provider calls per message before a transient failure becomes PROVIDER_UNREACHABLE (waits of 1, 2, 4 and
+/// 4 seconds between them: see [`send_backoff`]).
+pub const SEND_ATTEMPTS: u32 = 5;
+/// The longest wait between two provider calls for one message (unless the provider asks for more).
+const SEND_BACKOFF_MAX: Duration = Duration::from_secs(4);
+/// A provider's `Retry-After` is honoured up to this long.
+const RETRY_AFTER_CAP: Duration = Duration::from_secs(300);
+
+/// The wait before provider call `attempt + 1`: exponential from 1 s, capped at [`SEND_BACKOFF_MAX`]. An agent
+/// is waiting for the outcome, so a message gives up (FAILED, PROVIDER_UNREACHABLE, resendable) after about
+/// 11 seconds of outage rather than minutes.
+pub fn send_backoff(attempt: u32) -> Duration {
+    backoff(attempt).min(SEND_BACKOFF_MAX)
+}
+
+/// Delivers one outbound message. `attempt` is 0 for the first provider call.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SendMessage {
+    pub message_id: Uuid,
+    #[serde(default)]
+    pub attempt: u32,
+}
+
+impl Job for SendMessage {
+    const SPEC: JobSpec =
+        JobSpec { queue: "send_message", max_attempts: 3, timeout: Duration::from_secs(60), concurrency: 16 };
+}
+
+/// The text of a message: trimmed, 1 to [`TEXT_MAX`] characters, no control characters but line breaks and tabs.
+pub fn check_text(raw: &str) -> Result<String, FieldError> {
+    let text = raw.trim();
+    if text.is_empty() {
+        return Err(FieldError::new("text", "REQUIRED", "must not be empty"));
+    }
+    if text.chars().count() > TEXT_MAX {
+        return Err(FieldError::new("text", "TOO_LONG", format!("must be at most {TEXT_MAX} characters")));
+    }
+    if text.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        return Err(FieldError::new("text", "INVALID", "must not contain control characters (line breaks are fine)"));
+    }
+    Ok(text.to_owned())
+}
+
+/// A number sends only while it is live (not deleted) and enabled; `field` names the input that chose it.
+fn check_can_send(n: &phone_number::Model, field: &str) -> Result<()> {
+    let why = if n.deleted_at.is_some() {
+        "it is deleted"
+    } else if !n.enabled {
+        "it is disabled"
+    } else {
+        return Ok(());
+    };
+    Err(Error::conflict(field, format!("the channel number {} cannot send: {why}", n.e164)))
+}
+
+/// The failure code a message gets when its number stopped being able to send after it was queued.
+fn number_unusable(n: &phone_number::Model) -> Option<&'static str> {
+    if n.deleted_at.is_some() {
+        Some("NUMBER_DELETED")
+    } else if !n.enabled {
+        Some("NUMBER_DISABLED")
+    } else {
+        None
+    }
+}
+
+fn new_outbound(
+    account_id: Uuid,
+    conversation_id: Uuid,
+    sender: Uuid,
+    text: String,
+    now: DateTime<Utc>,
+) -> message::Model {
+    message::Model {
+        id: Uuid::now_v7(),
+        account_id,
+        conversation_id,
+        direction: Direction::Outbound,
+        text,
+        provider_message_id: None,
+        delivery_status: Some(DeliveryStatus::Queued),
+        delivery_error: None,
+        sender_user_id: Some(sender),
+        sent_at: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// The rows one send writes: maybe a contact (kept if the account already has one for the number), maybe a new
+/// conversation, and the queued message.
+struct SendRows<'a> {
+    contact: Option<&'a contact::Model>,
+    conversation: Option<&'a conversation::Model>,
+    message: &'a message::Model,
+}
+
+fn sql_err(e: sea_orm::sqlx::Error) -> Error {
+    Error::Internal(anyhow::Error::new(e))
+}
+
+fn is_unique_violation(e: &sea_orm::sqlx::Error) -> bool {
+    e.as_database_error().is_some_and(|d| d.is_unique_violation())
+}
+
+/// Writes `SendRows` and pushes the send job on one sqlx transaction (`$n` placeholders run on both backends).
+/// The first statement is a write, so on SQLite the transaction takes the write lock at once. Returns the
+/// contact id the conversation uses (an existing contact's, when a concurrent request created it first).
+macro_rules! write_send_rows {
+    ($pool:expr, $rows:expr, $tx:ident => $push:expr) => {{
+        let rows: &SendRows<'_> = $rows;
+        let mut $tx = $pool.begin().await.map_err(sql_err)?;
+        let mut contact_id = None;
+        if let Some(c) = rows.contact {
+            sea_orm::sqlx::query(
+                "INSERT INTO contacts (id, account_id, e164, display_name, created_at, updated_at) \
+                 VALUES ($1, $2, $3, NULL, $4, $5) ON CONFLICT (account_id, e164) DO NOTHING",
+            )
+            .bind(c.id)
+            .bind(c.account_id)
+            .bind(&c.e164)
+            .bind(c.created_at)
+            .bind(c.updated_at)
+            .execute(&mut *$tx)
+            .await
+            .map_err(sql_err)?;
+            let id: Uuid = sea_orm::sqlx::query_scalar("SELECT id FROM contacts WHERE account_id = $1 AND e164 = $2")
+                .bind(c.account_id)
+                .bind(&c.e164)
+                .fetch_one(&mut *$tx)
+                .await
+                .map_err(sql_err)?;
+            contact_id = Some(id);
+        }
+        if let Some(c) = rows.conversation {
+            let r = sea_orm::sqlx::query(
+                "INSERT INTO conversations (id, account_id, channel_id, contact_id, phone_number_id, status, \
+                 substatus, assigned_user_id, enqueued_at, wrap_up_code_id, wrap_up_timed_out, created_at, \
+                 updated_at, resolved_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, $9, $10, $11, NULL)",
+            )
+            .bind(c.id)
+            .bind(c.account_id)
+            .bind(c.channel_id)
+            .bind(contact_id.unwrap_or(c.contact_id))
+            .bind(c.phone_number_id)
+            .bind(c.status.to_value())
+            .bind(c.substatus.map(|s| s.to_value()))
+            .bind(c.assigned_user_id)
+            .bind(c.wrap_up_timed_out)
+            .bind(c.created_at)
+            .bind(c.updated_at)
+            .execute(&mut *$tx)
+            .await;
+            match r {
+                Ok(_) => {}
+                // The partial unique index on unresolved conversations: a client's message opened one meanwhile.
+                Err(e) if is_unique_violation(&e) => return Err(already_open(None)),
+                Err(e) => return Err(sql_err(e)),
+            }
+        }
+        let m = rows.message;
+        sea_orm::sqlx::query(
+            "INSERT INTO messages (id, account_id, conversation_id, direction, text, provider_message_id, \
+             delivery_status, delivery_error, sender_user_id, sent_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, NULL, $6, NULL, $7, NULL, $8, $9)",
+        )
+        .bind(m.id)
+        .bind(m.account_id)
+        .bind(m.conversation_id)
+        .bind(m.direction.to_value())
+        .bind(&m.text)
+        .bind(m.delivery_status.map(|s| s.to_value()))
+        .bind(m.sender_user_id)
+        .bind(m.created_at)
+        .bind(m.updated_at)
+        .execute(&mut *$tx)
+        .await
+        .map_err(sql_err)?;
+        $push.await.map_err(|e| Error::Internal(anyhow::Error::new(e)))?;
+        $tx.commit().await.map_err(sql_err)?;
+        contact_id
+    }};
+}
+
+/// The refusal when the client already has an unresolved conversation in the channel.
+fn already_open(id: Option<Uuid>) -> Error {
+    let which = id.map(|id| format!(" ({id})")).unwrap_or_default();
+    Error::conflict(
+        "to",
+        format!("this client already has an unresolved conversation{which} in this channel: write there instead"),
+    )
+}
 
 impl Engine {
-    /// Applies a provider status to the outbound message with that provider id, never moving it backwards
-    /// (FAILED may replace QUEUED or SENT, not DELIVERED or READ). Returns whether such a message exists.
+    /// Stores the rows and queues their send job, atomically.
+    async fn store_with_send_job(&self, rows: &SendRows<'_>) -> Result<Option<Uuid>> {
+        let job = SendMessage { message_id: rows.message.id, attempt: 0 };
+        let args = serde_json::to_vec(&job).map_err(anyhow::Error::from)?;
+        let task = TaskBuilder::new(args).max_attempts(SendMessage::SPEC.max_attempts).build();
+        let queue = SendMessage::SPEC.queue;
+        let contact_id = match &self.jobs {
+            JobStore::Sqlite(pool) => {
+                write_send_rows!(pool, rows, tx => apalis_sqlite::queries::push_tasks(
+                    &mut *tx,
+                    queue,
+                    std::slice::from_ref(&task)
+                ))
+            }
+            JobStore::Postgres(pool) => {
+                write_send_rows!(pool, rows, tx => apalis_postgres::queries::push_tasks(
+                    &mut *tx,
+                    queue,
+                    vec![task]
+                ))
+            }
+        };
+        tracing::info!(message_id = %rows.message.id, conversation_id = %rows.message.conversation_id, "message queued");
+        Ok(contact_id)
+    }
+
+    async fn message_by_id(&self, id: Uuid) -> Result<message::Model> {
+        message::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("message {id} vanished after insert")))
+    }
+
+    /// An agent's reply in a conversation: the assigned agent, or an admin or supervisor of the account (the
+    /// visibility rule: anyone else gets NOT_FOUND). Stores the message QUEUED and queues its delivery.
+    #[tracing::instrument(skip(self, actor, text), fields(user_id = %actor.user_id))]
+    pub async fn send_message(&self, actor: &Actor, conversation_id: Uuid, text: &str) -> Result<message::Model> {
+        let conv = self.conversation(actor, conversation_id).await?;
+        let text = check_text(text).map_err(|e| Error::Invalid(vec![e]))?;
+        if conv.status == ConversationStatus::Resolved {
+            return Err(Error::conflict(
+                "conversationId",
+                "the conversation is resolved; start a new conversation to write to this client",
+            ));
+        }
+        let number = phone_number::Entity::find_by_id(conv.phone_number_id)
+            .one(&self.db)
+            .await?
+            .ok_or(Error::NotFound("phone number"))?;
+        check_can_send(&number, "conversationId")?;
+        let msg = new_outbound(conv.account_id, conv.id, actor.user_id, text, Utc::now());
+        self.store_with_send_job(&SendRows { contact: None, conversation: None, message: &msg }).await?;
+        self.message_by_id(msg.id).await
+    }
+
+    /// Writing first: starts a conversation with `to` through one of the channel's numbers, assigned to the
+    /// caller and INTERACTING, and sends `text` as its first message. The caller must see the channel (agents:
+    /// be in its agent list). Refused (CONFLICT on `to`) when the channel does not allow writing first and the
+    /// client never wrote to it, or when the client already has an unresolved conversation in the channel.
+    #[tracing::instrument(skip(self, actor, to, text), fields(user_id = %actor.user_id))]
+    pub async fn start_conversation(
+        &self,
+        actor: &Actor,
+        channel_id: Uuid,
+        phone_number_id: Uuid,
+        to: &str,
+        text: &str,
+    ) -> Result<conversation::Model> {
+        let ch = self.channel(actor, channel_id).await?;
+        let mut errors = Vec::new();
+        let to = normalise_e164("to", to).map_err(|e| errors.push(e)).unwrap_or_default();
+        let text = check_text(text).map_err(|e| errors.push(e)).unwrap_or_default();
+        if !errors.is_empty() {
+            return Err(Error::Invalid(errors));
+        }
+        let number = phone_number::Entity::find_by_id(phone_number_id)
+            .filter(phone_number::Column::AccountId.eq(actor.account_id))
+            .filter(phone_number::Column::ChannelId.eq(ch.id))
+            .one(&self.db)
+            .await?
+            .ok_or(Error::NotFound("phone number"))?;
+        check_can_send(&number, "phoneNumberId")?;
+        if to == number.e164 {
+            return Err(Error::invalid("to", "INVALID", "must not be the channel's own number"));
+        }
+        let existing = contact::Entity::find()
+            .filter(contact::Column::AccountId.eq(actor.account_id))
+            .filter(contact::Column::E164.eq(&to))
+            .one(&self.db)
+            .await?;
+        if !ch.can_write_first && !self.client_wrote_to(&ch, existing.as_ref()).await? {
+            return Err(Error::conflict(
+                "to",
+                "this channel does not allow writing first to a client who never wrote to it",
+            ));
+        }
+        if let Some(c) = &existing
+            && let Some(open) = conversation::Entity::find()
+                .filter(conversation::Column::ChannelId.eq(ch.id))
+                .filter(conversation::Column::ContactId.eq(c.id))
+                .filter(conversation::Column::Status.ne(ConversationStatus::Resolved))
+                .one(&self.db)
+                .await?
+        {
+            // Name it only to someone who may open it.
+            let visible = actor.is_staff() || open.assigned_user_id == Some(actor.user_id);
+            return Err(already_open(visible.then_some(open.id)));
+        }
+        let now = Utc::now();
+        let new_contact = contact::Model {
+            id: Uuid::now_v7(),
+            account_id: actor.account_id,
+            e164: to,
+            display_name: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let conv = conversation::Model {
+            id: Uuid::now_v7(),
+            account_id: actor.account_id,
+            channel_id: ch.id,
+            contact_id: existing.as_ref().map_or(new_contact.id, |c| c.id),
+            phone_number_id: number.id,
+            status: ConversationStatus::Open,
+            substatus: Some(ConversationSubstatus::Interacting),
+            assigned_user_id: Some(actor.user_id),
+            enqueued_at: None,
+            wrap_up_code_id: None,
+            wrap_up_timed_out: false,
+            created_at: now,
+            updated_at: now,
+            resolved_at: None,
+        };
+        let msg = new_outbound(actor.account_id, conv.id, actor.user_id, text, now);
+        let rows = SendRows {
+            contact: if existing.is_some() { None } else { Some(&new_contact) },
+            conversation: Some(&conv),
+            message: &msg,
+        };
+        self.store_with_send_job(&rows).await?;
+        tracing::info!(conversation_id = %conv.id, channel_id = %ch.id, "conversation started by an agent");
+        self.conversation(actor, conv.id).await
+    }
+
+    /// Whether the client ever wrote to the channel: an inbound message in any of its conversations there.
+    /// (A conversation an agent started, which the client never answered, does not count.)
+    async fn client_wrote_to(&self, ch: &channel::Model, contact: Option<&contact::Model>) -> Result<bool> {
+        let Some(c) = contact else { return Ok(false) };
+        let found = message::Entity::find()
+            .select_only()
+            .column(message::Column::Id)
+            .filter(message::Column::Direction.eq(Direction::Inbound))
+            .filter(
+                message::Column::ConversationId.in_subquery(
+                    Query::select()
+                        .column(conversation::Column::Id)
+                        .from(conversation::Entity)
+                        .and_where(conversation::Column::ChannelId.eq(ch.id))
+                        .and_where(conversation::Column::ContactId.eq(c.id))
+                        .to_owned(),
+                ),
+            )
+            .limit(1)
+            .into_tuple::<Uuid>()
+            .one(&self.db)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    /// The `send_message` job: one provider call, then SENT, FAILED or a delayed retry. Idempotent: a message no
+    /// longer QUEUED is left alone, and the provider deduplicates by the message id.
+    #[tracing::instrument(skip(self), fields(message_id = %job.message_id, attempt = job.attempt))]
+    pub async fn run_send(&self, job: &SendMessage) -> Result<()> {
+        let Some(m) = message::Entity::find_by_id(job.message_id).one(&self.db).await? else {
+            return Ok(()); // deleted with its conversation: nothing to send
+        };
+        if m.direction != Direction::Outbound || m.delivery_status != Some(DeliveryStatus::Queued) {
+            tracing::info!(status = ?m.delivery_status, "message no longer queued; skipped");
+            return Ok(());
+        }
+        let Some(conv) = conversation::Entity::find_by_id(m.conversation_id).one(&self.db).await? else {
+            return Ok(());
+        };
+        let (number, ch, to) = futures::try_join!(
+            phone_number::Entity::find_by_id(conv.phone_number_id).one(&self.db),
+            channel::Entity::find_by_id(conv.channel_id).one(&self.db),
+            contact::Entity::find_by_id(conv.contact_id).one(&self.db),
+        )?;
+        let (Some(number), Some(ch), Some(to)) = (number, ch, to) else {
+            return self.finish_send(m.id, DeliveryStatus::Failed, None, Some("NUMBER_DELETED")).await;
+        };
+        if let Some(code) = number_unusable(&number) {
+            tracing::warn!(code, "the number cannot send any more");
+            return self.finish_send(m.id, DeliveryStatus::Failed, None, Some(code)).await;
+        }
+        // A key stored under another encryption key is an error for apalis to retry and then a failed job admins
+        // see and can retry once the key is fixed; the message stays QUEUED meanwhile.
+        let key = self
+            .cipher
+            .decrypt(&number.api_key_enc)
+            .context("the number's stored API key cannot be decrypted with this deployment's encryption key")?;
+        let out = OutboundMessage {
+            from: number.e164.clone(),
+            to: to.e164.clone(),
+            text: m.text.clone(),
+            client_message_id: m.id,
+        };
+        match self.provider.send(&ch.api_url, &key, &out).await {
+            Ok(provider_id) => {
+                tracing::info!(%provider_id, "message sent");
+                self.finish_send(m.id, DeliveryStatus::Sent, Some(provider_id), None).await
+            }
+            Err(e) if e.is_transient() && job.attempt + 1 < SEND_ATTEMPTS => {
+                let wait = send_backoff(job.attempt);
+                let delay = e.retry_after().map_or(wait, |d| d.min(RETRY_AFTER_CAP).max(wait));
+                tracing::warn!(error = %e, ?delay, "provider unavailable; send retried later");
+                self.jobs.push(&SendMessage { message_id: m.id, attempt: job.attempt + 1 }, Some(delay)).await?;
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "send failed");
+                self.finish_send(m.id, DeliveryStatus::Failed, None, Some(e.reason_code())).await
+            }
+        }
+    }
+
+    /// Records a send's outcome, only while the message is still QUEUED (a re-run job changes nothing).
+    async fn finish_send(
+        &self,
+        id: Uuid,
+        status: DeliveryStatus,
+        provider_id: Option<String>,
+        error: Option<&str>,
+    ) -> Result<()> {
+        let now = Utc::now();
+        let mut q = message::Entity::update_many()
+            .col_expr(message::Column::DeliveryStatus, Expr::value(Some(status)))
+            .col_expr(message::Column::DeliveryError, Expr::value(error.map(str::to_owned)))
+            .col_expr(message::Column::UpdatedAt, Expr::value(now));
+        if let Some(pid) = provider_id {
+            q = q
+                .col_expr(message::Column::ProviderMessageId, Expr::value(Some(pid)))
+                .col_expr(message::Column::SentAt, Expr::value(Some(now)));
+        }
+        q.filter(message::Column::Id.eq(id))
+            .filter(message::Column::DeliveryStatus.eq(DeliveryStatus::Queued))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Applies a provider status to the outbound message with that provider id, never moving it backwards:
+    /// QUEUED -> SENT -> DELIVERED -> READ, and FAILED may replace QUEUED or SENT but not DELIVERED or READ (a
+    /// failed message stays failed). The update is conditional on the current status, so racing status webhooks
+    /// cannot undo each other. Returns whether such a message exists (applied or not).
     pub async fn apply_delivery_status(
         &self,
         provider_message_id: &str,
@@ -22,18 +488,29 @@ impl Engine {
         else {
             return Ok(false);
         };
-        let current = m.delivery_status.unwrap_or(DeliveryStatus::Queued);
-        let forward = match status {
-            DeliveryStatus::Failed => current.rank() < DeliveryStatus::Delivered.rank(),
-            s => s.rank() > current.rank() && current != DeliveryStatus::Failed,
+        let before: Vec<DeliveryStatus> = match status {
+            DeliveryStatus::Failed => vec![DeliveryStatus::Queued, DeliveryStatus::Sent],
+            s => [DeliveryStatus::Queued, DeliveryStatus::Sent, DeliveryStatus::Delivered]
+                .into_iter()
+                .filter(|p| p.rank() < s.rank())
+                .collect(),
         };
-        if forward {
-            let mut am: message::ActiveModel = m.into();
-            am.delivery_status = Set(Some(status));
-            am.delivery_error = Set(error.map(|e| e.chars().take(500).collect()));
-            am.updated_at = Set(Utc::now());
-            am.update(&self.db).await?;
+        if before.is_empty() {
+            return Ok(true);
         }
+        let error = match status {
+            DeliveryStatus::Failed => error.map(|e| e.chars().take(500).collect::<String>()),
+            _ => None,
+        };
+        let r = message::Entity::update_many()
+            .col_expr(message::Column::DeliveryStatus, Expr::value(Some(status)))
+            .col_expr(message::Column::DeliveryError, Expr::value(error))
+            .col_expr(message::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(message::Column::Id.eq(m.id))
+            .filter(message::Column::DeliveryStatus.is_in(before))
+            .exec(&self.db)
+            .await?;
+        tracing::info!(message_id = %m.id, ?status, applied = r.rows_affected == 1, "delivery status");
         Ok(true)
     }
 }

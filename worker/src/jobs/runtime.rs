@@ -2,10 +2,13 @@
 //! beside the API; `work` runs it alone, so several processes can share the queues on PostgreSQL (apalis locks
 //! each task for one worker, and a dead worker's tasks are re-enqueued after its missed heartbeats).
 
+use super::failures::JobLayer;
+use super::reverify::{ReverifyBatch, TICK_QUEUE};
 use super::verify::VerifyNumber;
 use super::{Job, JobStore};
 use crate::Engine;
 use crate::conversations::inbound::ProcessWebhook;
+use crate::conversations::outbound::SendMessage;
 use apalis::prelude::*;
 use apalis_postgres::PostgresStorage;
 use apalis_sqlite::SqliteStorage;
@@ -14,11 +17,36 @@ use std::time::Duration;
 
 /// How often idle workers look for due tasks: delayed jobs start within this of their time.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
-/// Heartbeat period; a worker that misses `MISSED_HEARTBEATS` in a row is dead and its tasks run again.
+/// Default heartbeat period (`APP_WORKER_HEARTBEAT_SECS`); a worker that misses `MISSED_HEARTBEATS` in a row is
+/// dead, and the next heartbeat of any live worker of the same queue (in any process) re-enqueues its tasks: a job
+/// left by a killed process runs again 30-40 s later with the defaults.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
 pub const MISSED_HEARTBEATS: usize = 3;
-/// How long shutdown waits for running jobs.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// How long shutdown waits for running jobs: less than the dead-worker window (a draining worker sends no
+/// heartbeats), so no other process re-runs a job that is still finishing here. Jobs fetched but not started
+/// are put back at once; a job still running when the grace ends is abandoned and recovered like a crash's.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+/// What the runtime takes from the configuration.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// When the re-verification ticker fires; `None`: no ticker in this process.
+    pub reverify_schedule: Option<cron::Schedule>,
+    pub heartbeat: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        let hourly = crate::config::parse_schedule(crate::config::DEFAULT_REVERIFY_SCHEDULE).ok().flatten();
+        Self { reverify_schedule: hourly, heartbeat: HEARTBEAT }
+    }
+}
+
+impl WorkerSettings {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self { reverify_schedule: config.reverify_schedule.clone(), heartbeat: config.worker_heartbeat }
+    }
+}
 
 /// A job handler: runs the engine's function for the job, errors become apalis failures (retried up to the
 /// job's attempts).
@@ -32,6 +60,14 @@ macro_rules! handler {
 
 handler!(verify_number, VerifyNumber, run_verification);
 handler!(process_webhook, ProcessWebhook, process_webhook);
+handler!(send_message, SendMessage, run_send);
+handler!(reverify_batch, ReverifyBatch, run_reverify_batch);
+
+/// The re-verification ticker: queues the tick's batch unless another process did.
+async fn reverify_tick(tick: apalis_cron::Tick, engine: Data<Engine>) -> Result<(), BoxDynError> {
+    let tick = i64::try_from(tick.get_timestamp()).unwrap_or(i64::MAX);
+    engine.queue_reverify_batch(tick).await.map(|_| ()).map_err(|e| Box::new(e) as BoxDynError)
+}
 
 /// Every job type with its handler: the one list both backends register.
 macro_rules! with_all_jobs {
@@ -39,6 +75,8 @@ macro_rules! with_all_jobs {
         let m = $monitor;
         let m = register!(m, $engine, $storage, $config, $pool, VerifyNumber, verify_number);
         let m = register!(m, $engine, $storage, $config, $pool, ProcessWebhook, process_webhook);
+        let m = register!(m, $engine, $storage, $config, $pool, SendMessage, send_message);
+        let m = register!(m, $engine, $storage, $config, $pool, ReverifyBatch, reverify_batch);
         m
     }};
 }
@@ -58,22 +96,39 @@ macro_rules! register {
                 .backend(storage.clone())
                 .data(engine.clone())
                 .concurrency(<$job>::SPEC.concurrency)
-                .timeout(<$job>::SPEC.timeout)
+                .layer(JobLayer::new(<$job>::SPEC.queue, <$job>::SPEC.timeout))
                 .build($handler)
         })
     }};
 }
 
-/// Runs every job type's worker until `shutdown` resolves, then lets running jobs finish (up to the grace
-/// period).
+/// `run_workers_with` the default settings (hourly re-verification, 10 s heartbeats).
 pub async fn run_workers(engine: Engine, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-    let monitor = Monitor::new().shutdown_timeout(SHUTDOWN_GRACE);
+    run_workers_with(engine, WorkerSettings::default(), shutdown).await
+}
+
+/// Runs every job type's worker, and the re-verification ticker, until `shutdown` resolves, then lets running
+/// jobs finish (up to the grace period). A worker that stops on an error (its database connection failed) is
+/// restarted rather than left dead.
+pub async fn run_workers_with(
+    engine: Engine,
+    settings: WorkerSettings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let heartbeat = settings.heartbeat;
+    let monitor = Monitor::new().shutdown_timeout(SHUTDOWN_GRACE).should_restart(|worker, error| {
+        if worker.is_shutting_down() {
+            return false;
+        }
+        tracing::error!(worker = worker.name(), %error, "worker stopped on an error; restarting it");
+        true
+    });
     let monitor = match engine.jobs.clone() {
         JobStore::Sqlite(pool) => {
             let config = |q: &str| {
                 apalis_sqlite::Config::default()
                     .queue(q)
-                    .heartbeat_interval(HEARTBEAT)
+                    .heartbeat_interval(heartbeat)
                     .missed_heartbeats(MISSED_HEARTBEATS)
             };
             with_all_jobs!(monitor, engine, SqliteStorage, config, pool)
@@ -82,11 +137,24 @@ pub async fn run_workers(engine: Engine, shutdown: impl Future<Output = ()> + Se
             let config = |q: &str| {
                 apalis_postgres::Config::default()
                     .queue(q)
-                    .heartbeat_interval(HEARTBEAT)
+                    .heartbeat_interval(heartbeat)
                     .missed_heartbeats(MISSED_HEARTBEATS)
             };
             with_all_jobs!(monitor, engine, PostgresStorage, config, pool)
         }
+    };
+    let monitor = match settings.reverify_schedule {
+        Some(schedule) => {
+            let engine = engine.clone();
+            monitor.register(move |_restarts| {
+                WorkerBuilder::new(worker_name(TICK_QUEUE))
+                    .backend(apalis_cron::CronScheduler::new(schedule.clone()))
+                    .data(engine.clone())
+                    .layer(JobLayer::new(TICK_QUEUE, Duration::from_secs(60)))
+                    .build(reverify_tick)
+            })
+        }
+        None => monitor,
     };
     monitor
         .run_with_signal(async move {

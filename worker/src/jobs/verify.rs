@@ -5,6 +5,7 @@
 use super::{Job, JobSpec};
 use crate::provider::NumberStatus;
 use crate::{Engine, Error, Result, auth::Actor};
+use anyhow::Context;
 use chrono::Utc;
 use entity::{Verification, channel, phone_number};
 use sea_orm::sea_query::Expr;
@@ -70,7 +71,13 @@ impl Engine {
             return Ok(());
         }
         let Some(ch) = channel::Entity::find_by_id(n.channel_id).one(&self.db).await? else { return Ok(()) };
-        let key = self.cipher.decrypt(&n.api_key_enc)?;
+        // Fails when the key was stored under another APP_ENCRYPTION_KEY: an error for apalis to retry, then a
+        // failed job admins see (`failedJobs`); the number stays PENDING until its key is entered again (the
+        // scheduled batch retries a number PENDING for over an hour).
+        let key = self
+            .cipher
+            .decrypt(&n.api_key_enc)
+            .context("the number's stored API key cannot be decrypted with this deployment's encryption key")?;
         let outcome = self.provider.verify(&ch.api_url, &n.e164, &key).await;
         let (state, reason) = match outcome {
             Ok(NumberStatus::Connected) => (Verification::Verified, None),

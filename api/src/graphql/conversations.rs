@@ -1,0 +1,213 @@
+//! Conversations and messages: reading them (under the engine's visibility rule), replying and writing first.
+
+use super::enums::{ConversationStatus, ConversationSubstatus, DeliveryStatus, MessageDirection};
+use super::error::{ApiError, ApiResult};
+use super::types::{Channel, PhoneNumber, User};
+use super::{actor, engine, uuid};
+use async_graphql::{Context, ID, Object};
+use chrono::{DateTime, Utc};
+use entity::{contact, message, user};
+use worker::conversations::{ConversationFilter, ConversationView, MAX_CONVERSATIONS, MAX_MESSAGES};
+
+/// A count argument within `0..=max`, or BAD_USER_INPUT on `field`.
+fn count(field: &str, n: i32, max: u64) -> ApiResult<u64> {
+    u64::try_from(n)
+        .ok()
+        .filter(|n| *n <= max)
+        .ok_or_else(|| ApiError::bad_input(field, "OUT_OF_RANGE", format!("must be between 0 and {max}")))
+}
+
+/// A client: a phone number that writes to (or is written to by) the contact center.
+pub struct Contact(pub contact::Model);
+
+#[Object]
+impl Contact {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// The client's number in E.164 form, e.g. `+14155550123`.
+    async fn phone_number(&self) -> &str {
+        &self.0.e164
+    }
+    /// The name the client's WhatsApp profile gives, when the provider sent one.
+    async fn display_name(&self) -> Option<&str> {
+        self.0.display_name.as_deref()
+    }
+}
+
+/// One message of a conversation.
+pub struct Message(pub message::Model, pub Option<user::Model>);
+
+#[Object]
+impl Message {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn conversation_id(&self) -> ID {
+        ID(self.0.conversation_id.to_string())
+    }
+    /// INBOUND from the client, OUTBOUND from an agent.
+    async fn direction(&self) -> MessageDirection {
+        self.0.direction.into()
+    }
+    async fn text(&self) -> &str {
+        &self.0.text
+    }
+    /// Outbound messages only: QUEUED, SENT, DELIVERED, READ or FAILED.
+    async fn delivery_status(&self) -> Option<DeliveryStatus> {
+        self.0.delivery_status.map(Into::into)
+    }
+    /// Why an outbound message FAILED: `INVALID_KEY`, `UNKNOWN_NUMBER`, `PROVIDER_UNREACHABLE`, `REJECTED`,
+    /// `NUMBER_DISABLED`, `NUMBER_DELETED`, ..., or the provider's own error from a status update.
+    async fn delivery_error(&self) -> Option<&str> {
+        self.0.delivery_error.as_deref()
+    }
+    /// The user who wrote an outbound message.
+    async fn sender(&self) -> Option<User> {
+        self.1.clone().map(User)
+    }
+    /// The provider's id for the message (inbound: from the webhook; outbound: once SENT).
+    async fn provider_message_id(&self) -> Option<&str> {
+        self.0.provider_message_id.as_deref()
+    }
+    /// Inbound: when the client sent it; outbound: when the provider accepted it.
+    async fn sent_at(&self) -> Option<DateTime<Utc>> {
+        self.0.sent_at
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// A conversation with one client through one channel number.
+pub struct Conversation(pub ConversationView);
+
+#[Object]
+impl Conversation {
+    async fn id(&self) -> ID {
+        ID(self.0.conversation.id.to_string())
+    }
+    /// The channel the conversation belongs to.
+    async fn channel(&self) -> Channel {
+        Channel(self.0.channel.clone())
+    }
+    /// The client.
+    async fn contact(&self) -> Contact {
+        Contact(self.0.contact.clone())
+    }
+    /// The channel number the conversation came through, and that replies leave from.
+    async fn phone_number(&self) -> PhoneNumber {
+        PhoneNumber(self.0.phone_number.clone())
+    }
+    async fn status(&self) -> ConversationStatus {
+        self.0.conversation.status.into()
+    }
+    /// The step of an OPEN conversation; null otherwise.
+    async fn substatus(&self) -> Option<ConversationSubstatus> {
+        self.0.conversation.substatus.map(Into::into)
+    }
+    /// The agent working (or offered) the conversation.
+    async fn assigned_agent(&self) -> Option<User> {
+        self.0.assigned_agent.clone().map(User)
+    }
+    /// When the conversation first entered the queue; kept across requeues (it sets the queue order).
+    async fn enqueued_at(&self) -> Option<DateTime<Utc>> {
+        self.0.conversation.enqueued_at
+    }
+    /// True when the wrap-up time ran out and the conversation was resolved without a code.
+    async fn wrap_up_timed_out(&self) -> bool {
+        self.0.conversation.wrap_up_timed_out
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.conversation.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.conversation.updated_at
+    }
+    async fn resolved_at(&self) -> Option<DateTime<Utc>> {
+        self.0.conversation.resolved_at
+    }
+    /// The last `last` messages (0 to 500, default 50), oldest first.
+    #[graphql(complexity = "last.clamp(0, 500) as usize * child_complexity")]
+    async fn messages(&self, ctx: &Context<'_>, #[graphql(default = 50)] last: i32) -> ApiResult<Vec<Message>> {
+        let last = count("last", last, MAX_MESSAGES)?;
+        let rows = engine(ctx)?.messages_of(&self.0.conversation, last).await?;
+        Ok(rows.into_iter().map(|(m, u)| Message(m, u)).collect())
+    }
+}
+
+#[derive(Default)]
+pub struct ConversationQuery;
+
+#[Object]
+impl ConversationQuery {
+    /// A conversation the caller may see: admins and supervisors see every conversation of the account, agents
+    /// only those assigned to them.
+    async fn conversation(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Conversation> {
+        let view = engine(ctx)?.conversation_view(actor(ctx)?, uuid(&id, "conversation")?).await?;
+        Ok(Conversation(view))
+    }
+
+    /// Conversations the caller may see (agents: those assigned to them), newest first, optionally of one
+    /// channel and in one status.
+    #[graphql(complexity = "first.clamp(0, 100) as usize * child_complexity")]
+    async fn conversations(
+        &self,
+        ctx: &Context<'_>,
+        channel_id: Option<ID>,
+        status: Option<ConversationStatus>,
+        #[graphql(default = 50, desc = "How many, 0 to 100 (default 50).")] first: i32,
+    ) -> ApiResult<Vec<Conversation>> {
+        let first = count("first", first, MAX_CONVERSATIONS)?;
+        let channel_id = match channel_id {
+            // An id that is not a UUID matches no channel: an empty list, like another account's channel.
+            Some(id) => match uuid::Uuid::parse_str(id.as_str()) {
+                Ok(id) => Some(id),
+                Err(_) => return Ok(Vec::new()),
+            },
+            None => None,
+        };
+        let filter = ConversationFilter { channel_id, status: status.map(Into::into) };
+        let views = engine(ctx)?.conversations(actor(ctx)?, &filter, first).await?;
+        Ok(views.into_iter().map(Conversation).collect())
+    }
+}
+
+#[derive(Default)]
+pub struct ConversationMutation;
+
+#[Object]
+impl ConversationMutation {
+    /// Replies in a conversation: the assigned agent, or an admin or supervisor of the account. The text
+    /// (trimmed, 1 to 4096 characters) is stored as a QUEUED message and handed to the provider in the
+    /// background; follow `deliveryStatus` (SENT, DELIVERED, READ, or FAILED with `deliveryError`). Refused with
+    /// CONFLICT when the conversation is resolved or its number is disabled or deleted.
+    async fn send_message(&self, ctx: &Context<'_>, conversation_id: ID, text: String) -> ApiResult<Message> {
+        let a = actor(ctx)?;
+        let e = engine(ctx)?;
+        let m = e.send_message(a, uuid(&conversation_id, "conversation")?, &text).await?;
+        let sender = e.user_in_account(&e.db, a, a.user_id).await?;
+        Ok(Message(m, Some(sender)))
+    }
+
+    /// Writes first to a client: starts a conversation through one of the channel's numbers, assigned to the
+    /// caller and INTERACTING, and sends `text` as its first message. The caller must see the channel (agents:
+    /// be in its agent list). Refused with CONFLICT (field `to`) when the channel does not allow writing first
+    /// and the client never wrote to it, or when the client already has an unresolved conversation in the
+    /// channel; with CONFLICT (field `phoneNumberId`) when the number is disabled or deleted.
+    async fn start_conversation(
+        &self,
+        ctx: &Context<'_>,
+        channel_id: ID,
+        phone_number_id: ID,
+        #[graphql(desc = "The client's number with its country code, e.g. +14155550123.")] to: String,
+        text: String,
+    ) -> ApiResult<Conversation> {
+        let a = actor(ctx)?;
+        let e = engine(ctx)?;
+        let conv = e
+            .start_conversation(a, uuid(&channel_id, "channel")?, uuid(&phone_number_id, "phone number")?, &to, &text)
+            .await?;
+        Ok(Conversation(e.conversation_view(a, conv.id).await?))
+    }
+}

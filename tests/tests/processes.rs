@@ -1,0 +1,370 @@
+//! Real worker processes (`app work`, the product's binary) sharing one fresh database, against the provider
+//! simulator: the scheduled re-verification runs once per tick with two processes (PostgreSQL), a process killed
+//! with SIGKILL in the middle of jobs loses none of them (another process finishes them), and SIGTERM lets a
+//! running job finish. The database and the numbers are prepared in-process with the same encryption key the
+//! processes get; no worker runs in the test process itself.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use sea_orm::{ConnectionTrait, EntityTrait, Statement};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+use tests::provider_sim::ProviderSim;
+use tests::{PUBLIC_BASE, TestDb};
+use uuid::Uuid;
+use worker::Engine;
+use worker::auth::{Actor, NewUser};
+use worker::channels::{ChannelForm, SettingsForm};
+use worker::config::Backend;
+use worker::crypto::{Cipher, Secret};
+
+/// A child process of the product's binary; killed (and its log shown, when the test is failing) on drop.
+struct Proc {
+    name: String,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn start(name: &str, db_url: &str, key: &Secret, env: &[(&str, &str)]) -> Self {
+        let dir = std::env::temp_dir().join(format!("wa-proc-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join(format!("{name}.log"));
+        let out = std::fs::File::create(&log).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_app"));
+        cmd.arg("work")
+            .env_clear()
+            .env("APP_DATABASE_URL", db_url)
+            .env("APP_ENCRYPTION_KEY", key.expose())
+            .env("APP_LISTEN_ADDR", "127.0.0.1:0")
+            .env("APP_DATA_DIR", &dir)
+            .env("APP_LOG_FORMAT", "json")
+            .env("APP_REVERIFY_SCHEDULE", "off")
+            .env("APP_WORKER_HEARTBEAT_SECS", "1")
+            .env("RUST_LOG", "info,sqlx=warn,sea_orm=warn")
+            .stdout(Stdio::from(out.try_clone().unwrap()))
+            .stderr(Stdio::from(out));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Proc { name: name.to_owned(), child, log }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, as a service manager stops a process.
+    fn terminate(&self) {
+        let ok = Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status().unwrap();
+        assert!(ok.success(), "kill -TERM {} failed", self.pid());
+    }
+
+    /// SIGKILL: no chance to clean up.
+    fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Waits for the process to exit without blocking the runtime (the simulator answers from it).
+    async fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The JSON log lines.
+    fn log_lines(&self) -> Vec<Value> {
+        self.log_text().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let text = self.log_text();
+            let tail: Vec<&str> = text.lines().rev().take(60).collect();
+            eprintln!("---- last log lines of {} ----", self.name);
+            for l in tail.into_iter().rev() {
+                eprintln!("{l}");
+            }
+        }
+    }
+}
+
+/// A fresh migrated database with one account, a channel on the simulator and `n` numbers the simulator knows.
+struct World {
+    db: TestDb,
+    engine: Engine,
+    key: Secret,
+    admin: Actor,
+    numbers: Vec<Uuid>,
+}
+
+impl World {
+    async fn new(sim: &ProviderSim, n: usize) -> Self {
+        let db = TestDb::fresh().await.unwrap();
+        let conn = worker::db::connect_url(&db.url, db.backend).await.unwrap();
+        worker::db::migrate(&conn).await.unwrap();
+        let key = Cipher::generate_key();
+        let engine = Engine::new(conn, Cipher::from_base64_key(&key).unwrap(), PUBLIC_BASE).unwrap();
+        engine.jobs.setup(&db.url).await.unwrap();
+        let admin = NewUser {
+            email: "admin@example.com".into(),
+            name: "Admin".into(),
+            password: Secret::new("correct horse battery"),
+            role: entity::Role::Admin,
+        };
+        let (_, issued) = engine.create_account("Processes", admin, None).await.unwrap();
+        let admin = engine.authenticate(issued.token.expose()).await.unwrap();
+        let form = ChannelForm {
+            settings: SettingsForm {
+                name: "Processes".into(),
+                chatbot_id: None,
+                conversation_type: entity::ConversationType::Chat,
+                can_write_first: false,
+                provider: entity::Provider::NovaChatsConnector,
+                api_url: sim.url(),
+                utilization: 25,
+                auto_assignment_limit: 4,
+                auto_answer: true,
+                alerting_timeout: None,
+                wrap_up_timeout: None,
+            },
+            wrap_up_codes: vec![],
+            agent_ids: vec![],
+        };
+        let channel = engine.create_channel(&admin, &form).await.unwrap();
+        let mut numbers = Vec::new();
+        for i in 0..n {
+            let phone = format!("+1415555{:04}", 1000 + i);
+            let api_key = format!("key-{i:04}");
+            sim.add_number(&phone, &api_key, true);
+            numbers.push(engine.add_phone_number(&admin, channel.id, &phone, &api_key).await.unwrap().id);
+        }
+        World { db, engine, key, admin, numbers }
+    }
+
+    fn start(&self, name: &str, env: &[(&str, &str)]) -> Proc {
+        Proc::start(name, &self.db.url, &self.key, env)
+    }
+
+    async fn verifications(&self) -> Vec<entity::Verification> {
+        let mut out = Vec::new();
+        for id in &self.numbers {
+            let n = entity::phone_number::Entity::find_by_id(*id).one(&self.engine.db).await.unwrap().unwrap();
+            out.push(n.verification);
+        }
+        out
+    }
+
+    /// Polls until every number is VERIFIED; how long it took, or `None` after `limit`.
+    async fn all_verified_within(&self, limit: Duration) -> Option<Duration> {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if self.verifications().await.iter().all(|v| *v == entity::Verification::Verified) {
+                return Some(started.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        None
+    }
+
+    fn jobs_table(&self) -> &'static str {
+        match self.db.backend {
+            Backend::Postgres => "apalis.jobs",
+            Backend::Sqlite => "Jobs",
+        }
+    }
+
+    async fn scalar(&self, sql: &str) -> i64 {
+        let backend = self.engine.db.get_database_backend();
+        let row = self.engine.db.query_one_raw(Statement::from_string(backend, sql)).await.unwrap().unwrap();
+        row.try_get_by_index::<i64>(0).unwrap()
+    }
+
+    /// `(status, attempts, last result)` of a queue's rows.
+    async fn job_statuses(&self, queue: &str) -> Vec<(String, i64, Option<String>)> {
+        let backend = self.engine.db.get_database_backend();
+        let last = if backend == sea_orm::DatabaseBackend::Postgres { "last_result::text" } else { "last_result" };
+        let sql = format!(
+            "SELECT status, CAST(attempts AS BIGINT) AS attempts, {last} AS last FROM {} WHERE job_type = '{queue}'",
+            self.jobs_table()
+        );
+        let rows = self.engine.db.query_all_raw(Statement::from_string(backend, sql)).await.unwrap();
+        rows.iter()
+            .map(|r| {
+                (r.try_get("", "status").unwrap(), r.try_get("", "attempts").unwrap(), r.try_get("", "last").unwrap())
+            })
+            .collect()
+    }
+
+    /// Rows of a queue in apalis' table, optionally only those in `status`.
+    async fn jobs(&self, queue: &str, status: Option<&str>) -> i64 {
+        let filter = status.map(|s| format!(" AND status = '{s}'")).unwrap_or_default();
+        self.scalar(&format!("SELECT COUNT(*) FROM {} WHERE job_type = '{queue}'{filter}", self.jobs_table())).await
+    }
+}
+
+fn postgres_only(test: &str) -> bool {
+    if std::env::var(tests::POSTGRES_ENV).map(|v| v.is_empty()).unwrap_or(true) {
+        eprintln!("{test}: skipped, it runs on PostgreSQL only (set {})", tests::POSTGRES_ENV);
+        return false;
+    }
+    true
+}
+
+/// Ticks (unix seconds) a process logged as queued by itself / found queued by another process.
+fn ticks(p: &Proc) -> (Vec<i64>, Vec<i64>) {
+    let (mut mine, mut theirs) = (Vec::new(), Vec::new());
+    for line in p.log_lines() {
+        let message = line.pointer("/fields/message").and_then(Value::as_str).unwrap_or_default();
+        let tick = line.pointer("/span/tick").and_then(Value::as_i64);
+        match (tick, message) {
+            (Some(t), "re-verification batch queued for this tick") => mine.push(t),
+            (Some(t), "re-verification batch for this tick already queued by another process") => theirs.push(t),
+            _ => {}
+        }
+    }
+    (mine, theirs)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_batch_runs_once_per_tick_with_two_worker_processes() {
+    if !postgres_only("the_scheduled_batch_runs_once_per_tick_with_two_worker_processes") {
+        return;
+    }
+    const NUMBERS: usize = 3;
+    let sim = ProviderSim::start().await;
+    let world = World::new(&sim, NUMBERS).await;
+    let every_2s = [("APP_REVERIFY_SCHEDULE", "*/2 * * * * *")];
+    let mut a = world.start("worker-a", &every_2s);
+    let mut b = world.start("worker-b", &every_2s);
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    assert!(world.all_verified_within(Duration::from_secs(5)).await.is_some(), "{:?}", world.verifications().await);
+    a.terminate();
+    b.terminate();
+    assert!(a.wait_exit(Duration::from_secs(25)).await.is_some_and(|s| s.success()), "worker-a did not stop cleanly");
+    assert!(b.wait_exit(Duration::from_secs(25)).await.is_some_and(|s| s.success()), "worker-b did not stop cleanly");
+
+    // Both processes ticked; for every tick exactly one of them queued the batch, the other found it queued.
+    let (a_mine, a_theirs) = ticks(&a);
+    let (b_mine, b_theirs) = ticks(&b);
+    let mut queued: Vec<i64> = a_mine.iter().chain(&b_mine).copied().collect();
+    queued.sort_unstable();
+    let distinct = {
+        let mut d = queued.clone();
+        d.dedup();
+        d
+    };
+    assert_eq!(queued, distinct, "a tick's batch was queued twice: a {a_mine:?}, b {b_mine:?}");
+    let mut seen_by_both = 0;
+    for t in a_theirs.iter().chain(&b_theirs) {
+        assert!(queued.contains(t), "tick {t} found queued, but nobody queued it");
+        seen_by_both += 1;
+    }
+    assert!(queued.len() >= 3, "expected a few ticks in 9 s, got {queued:?}");
+    assert!(seen_by_both >= 2, "the processes did not tick together: queued {queued:?}, a {a_theirs:?} b {b_theirs:?}");
+
+    // One batch row per tick, each fanned out once: NUMBERS checks per batch that ran.
+    let batches = world.jobs("reverify_batch", None).await;
+    assert_eq!(batches, queued.len() as i64);
+    let ran = world.jobs("reverify_batch", Some("Done")).await;
+    assert!(ran >= 3, "{ran} batches ran");
+    let checks = world.jobs("verify_number", None).await;
+    assert_eq!(checks, ran * NUMBERS as i64, "{checks} verify jobs for {ran} batches");
+    eprintln!(
+        "scheduled batch: {} ticks, {ran} batches ran, {checks} checks, provider saw {} (worker-a queued {}, worker-b {})",
+        queued.len(),
+        sim.verify_attempts(),
+        a_mine.len(),
+        b_mine.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_in_the_middle_of_jobs_loses_none_of_them() {
+    const NUMBERS: usize = 6;
+    let sim = ProviderSim::start().await;
+    let world = World::new(&sim, NUMBERS).await;
+    for id in &world.numbers {
+        world.engine.verify_phone_number(&world.admin, *id).await.unwrap();
+    }
+    // Every check hangs long enough for the kill to land in the middle of it.
+    sim.set_delay(Duration::from_secs(3));
+    let mut a = world.start("worker-a", &[]);
+    let started = Instant::now();
+    while sim.verify_attempts() < NUMBERS && started.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sim.verify_attempts(), NUMBERS, "worker-a did not start every check");
+    let b = world.start("worker-b", &[]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    a.kill();
+    let killed = Instant::now();
+    let took = world.all_verified_within(Duration::from_secs(60)).await;
+    assert!(took.is_some(), "not all verified after the kill: {:?}", world.verifications().await);
+    let took = killed.elapsed();
+    assert!(sim.verify_attempts() >= 2 * NUMBERS, "the orphaned checks did not run again: {}", sim.verify_attempts());
+    // apalis records the runs as done (its acknowledgement follows the handler by a moment).
+    let started = Instant::now();
+    while world.jobs("verify_number", Some("Done")).await < NUMBERS as i64 && started.elapsed() < Duration::from_secs(5)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(world.jobs("verify_number", Some("Done")).await, NUMBERS as i64);
+    assert_eq!(world.jobs("verify_number", None).await, NUMBERS as i64);
+    eprintln!(
+        "{:?}: {NUMBERS} checks orphaned by SIGKILL finished by the other process {:.1} s after the kill \
+         (heartbeat 1 s, dead after 3 missed, checks take 3 s)",
+        world.db.backend,
+        took.as_secs_f64()
+    );
+    drop(b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_running_job_finish() {
+    let sim = ProviderSim::start().await;
+    let world = World::new(&sim, 1).await;
+    world.engine.verify_phone_number(&world.admin, world.numbers[0]).await.unwrap();
+    sim.set_delay(Duration::from_secs(3));
+    let mut a = world.start("worker", &[("APP_WORKER_HEARTBEAT_SECS", "10")]);
+    let started = Instant::now();
+    while sim.verify_attempts() < 1 && started.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sim.verify_attempts(), 1, "the worker never called the provider");
+    a.terminate();
+    let signalled = Instant::now();
+    let status = a.wait_exit(Duration::from_secs(30)).await.expect("the worker did not exit after SIGTERM");
+    assert!(status.success(), "exit status {status}");
+    let waited = signalled.elapsed();
+    assert_eq!(world.verifications().await, vec![entity::Verification::Verified]);
+    let done = world.jobs("verify_number", Some("Done")).await;
+    if done != 1 {
+        let statuses = world.job_statuses("verify_number").await;
+        panic!("the job's row is not Done: {statuses:?}");
+    }
+    assert_eq!(sim.verify_attempts(), 1);
+    assert!(waited < worker::jobs::runtime::SHUTDOWN_GRACE, "{waited:?}");
+    eprintln!(
+        "{:?}: SIGTERM during a 3 s check: exited {:.1} s later, the check recorded",
+        world.db.backend,
+        waited.as_secs_f64()
+    );
+}
