@@ -1,31 +1,11 @@
 //! Accounts, users, tokens, chatbots, channels with their handling settings, agents, wrap-up codes and phone
 //! numbers. Ids are UUIDs; enums are stored as short strings so the same schema runs on SQLite and PostgreSQL.
 
+use crate::helpers::{fk, id, index, ts, ts_null, unique};
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-fn id() -> ColumnDef {
-    ColumnDef::new(Alias::new("id")).uuid().not_null().primary_key().to_owned()
-}
-
-fn ts(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).timestamp_with_time_zone().not_null().to_owned()
-}
-
-fn ts_null(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).timestamp_with_time_zone().null().to_owned()
-}
-
-fn fk(table: &str, column: &str, to: &str) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .name(format!("fk_{table}_{column}"))
-        .from(Alias::new(table), Alias::new(column))
-        .to(Alias::new(to), Alias::new("id"))
-        .on_delete(ForeignKeyAction::Cascade)
-        .to_owned()
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -57,25 +37,8 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("ux_users_email")
-                    .table(Alias::new("users"))
-                    .col(Alias::new("email"))
-                    .unique()
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("ix_users_account")
-                    .table(Alias::new("users"))
-                    .col(Alias::new("account_id"))
-                    .to_owned(),
-            )
-            .await?;
+        manager.create_index(unique("ux_users_email", "users", &["email"])).await?;
+        manager.create_index(index("ix_users_account", "users", &["account_id"])).await?;
 
         manager
             .create_table(
@@ -90,16 +53,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("ux_api_tokens_hash")
-                    .table(Alias::new("api_tokens"))
-                    .col(Alias::new("token_hash"))
-                    .unique()
-                    .to_owned(),
-            )
-            .await?;
+        manager.create_index(unique("ux_api_tokens_hash", "api_tokens", &["token_hash"])).await?;
 
         manager
             .create_table(
@@ -116,17 +70,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("ux_chatbots_account_name")
-                    .table(Alias::new("chatbots"))
-                    .col(Alias::new("account_id"))
-                    .col(Alias::new("name_key"))
-                    .unique()
-                    .to_owned(),
-            )
-            .await?;
+        manager.create_index(unique("ux_chatbots_account_name", "chatbots", &["account_id", "name_key"])).await?;
 
         manager
             .create_table(
@@ -162,26 +106,8 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("ux_channels_webhook_token")
-                    .table(Alias::new("channels"))
-                    .col(Alias::new("webhook_token_hash"))
-                    .unique()
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("ix_channels_account_name")
-                    .table(Alias::new("channels"))
-                    .col(Alias::new("account_id"))
-                    .col(Alias::new("name_key"))
-                    .to_owned(),
-            )
-            .await?;
+        manager.create_index(unique("ux_channels_webhook_token", "channels", &["webhook_token_hash"])).await?;
+        manager.create_index(index("ix_channels_account_name", "channels", &["account_id", "name_key"])).await?;
         // Partial unique indexes: the same statement works on SQLite and PostgreSQL.
         let db = manager.get_connection();
         db.execute_unprepared(
@@ -203,15 +129,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("ix_channel_agents_user")
-                    .table(Alias::new("channel_agents"))
-                    .col(Alias::new("user_id"))
-                    .to_owned(),
-            )
-            .await?;
+        manager.create_index(index("ix_channel_agents_user", "channel_agents", &["user_id"])).await?;
 
         manager
             .create_table(
@@ -229,15 +147,7 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("ux_wrap_up_codes_channel_name")
-                    .table(Alias::new("wrap_up_codes"))
-                    .col(Alias::new("channel_id"))
-                    .col(Alias::new("name_key"))
-                    .unique()
-                    .to_owned(),
-            )
+            .create_index(unique("ux_wrap_up_codes_channel_name", "wrap_up_codes", &["channel_id", "name_key"]))
             .await?;
 
         manager
@@ -262,15 +172,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("ix_phone_numbers_channel")
-                    .table(Alias::new("phone_numbers"))
-                    .col(Alias::new("channel_id"))
-                    .to_owned(),
-            )
-            .await?;
+        manager.create_index(index("ix_phone_numbers_channel", "phone_numbers", &["channel_id"])).await?;
         db.execute_unprepared(
             "CREATE UNIQUE INDEX ux_phone_numbers_live_e164 ON phone_numbers (e164) \
              WHERE deleted_at IS NULL",

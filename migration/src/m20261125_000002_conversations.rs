@@ -1,35 +1,10 @@
 //! Contacts, conversations, messages and the webhook deliveries they come from.
 
+use crate::helpers::{col, fk, id, index, unique};
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-fn id() -> ColumnDef {
-    ColumnDef::new(Alias::new("id")).uuid().not_null().primary_key().to_owned()
-}
-
-fn col(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name))
-}
-
-fn fk(table: &str, column: &str, to: &str) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .name(format!("fk_{table}_{column}"))
-        .from(Alias::new(table), Alias::new(column))
-        .to(Alias::new(to), Alias::new("id"))
-        .on_delete(ForeignKeyAction::Cascade)
-        .to_owned()
-}
-
-fn index(name: &str, table: &str, cols: &[&str]) -> IndexCreateStatement {
-    let mut i = Index::create();
-    i.name(name).table(Alias::new(table));
-    for c in cols {
-        i.col(Alias::new(*c));
-    }
-    i.to_owned()
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -49,9 +24,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(index("ux_contacts_account_e164", "contacts", &["account_id", "e164"]).unique().to_owned())
-            .await?;
+        manager.create_index(unique("ux_contacts_account_e164", "contacts", &["account_id", "e164"])).await?;
 
         manager
             .create_table(
@@ -114,9 +87,7 @@ impl MigrationTrait for Migration {
             .await?;
         // A provider message id is stored once per direction (NULLs, for unsent outbound messages, do not clash).
         manager
-            .create_index(
-                index("ux_messages_provider_id", "messages", &["direction", "provider_message_id"]).unique().to_owned(),
-            )
+            .create_index(unique("ux_messages_provider_id", "messages", &["direction", "provider_message_id"]))
             .await?;
         manager.create_index(index("ix_messages_conversation", "messages", &["conversation_id", "created_at"])).await?;
 
@@ -137,11 +108,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(
-                index("ux_webhook_deliveries_dedupe", "webhook_deliveries", &["dedupe_key"]).unique().to_owned(),
-            )
-            .await?;
+        manager.create_index(unique("ux_webhook_deliveries_dedupe", "webhook_deliveries", &["dedupe_key"])).await?;
         manager
             .create_index(index(
                 "ix_webhook_deliveries_pending",

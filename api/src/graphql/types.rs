@@ -273,20 +273,20 @@ impl ChannelPreview {
 
 impl From<worker::channels::ChannelPlan> for ChannelPreview {
     fn from(p: worker::channels::ChannelPlan) -> Self {
-        let s = p.settings;
+        let v = p.settings.values;
         Self {
-            name: s.name,
-            conversation_type: s.conversation_type.into(),
-            can_write_first: s.can_write_first,
-            provider: s.provider.into(),
-            api_url: s.api_url,
-            utilization: s.utilization,
-            auto_assignment_limit: s.auto_assignment_limit,
-            auto_answer: s.auto_answer,
-            alerting_timeout: s.alerting_timeout,
-            wrap_up_timeout: s.wrap_up_timeout,
+            name: v.name,
+            conversation_type: v.conversation_type.into(),
+            can_write_first: v.can_write_first,
+            provider: v.provider.into(),
+            api_url: v.api_url,
+            utilization: v.utilization,
+            auto_assignment_limit: v.auto_assignment_limit,
+            auto_answer: v.auto_answer,
+            alerting_timeout: v.alerting_timeout,
+            wrap_up_timeout: v.wrap_up_timeout,
             wrap_up_codes: p.wrap_up_codes,
-            chatbot_model: s.chatbot,
+            chatbot_model: p.settings.chatbot,
             agent_models: p.agents,
         }
     }

@@ -47,6 +47,7 @@ async fn main() -> anyhow::Result<()> {
         .str("/channel/webhookUrl")
         .replace(tests::PUBLIC_BASE, &app.base);
 
+    let commits_before = commits(&app).await;
     let started = Instant::now();
     let per = args.requests.div_ceil(args.concurrency);
     let mut handles = Vec::new();
@@ -107,6 +108,16 @@ async fn main() -> anyhow::Result<()> {
     if messages != lat.len() as i64 {
         anyhow::bail!("{} deliveries accepted but {messages} messages stored", lat.len());
     }
+    if let (Some(before), true) = (commits_before, app.db.backend == worker::config::Backend::Postgres) {
+        // The cumulative statistics are flushed by each backend about once a second.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        if let Some(after) = commits(&app).await {
+            println!(
+                "database commits per delivery, intake and processing together: {:.2}",
+                (after - before) as f64 / lat.len() as f64
+            );
+        }
+    }
     if app.db.backend == worker::config::Backend::Postgres {
         let tps = pgbench(&app.db.url, args.concurrency, args.pgbench_seconds).await?;
         println!(
@@ -116,6 +127,18 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Transactions committed in the test database so far (PostgreSQL's statistics).
+async fn commits(app: &TestApp) -> Option<i64> {
+    use sea_orm::{ConnectionTrait, Statement};
+    if app.db.backend != worker::config::Backend::Postgres {
+        return None;
+    }
+    let sql = "SELECT xact_commit AS n FROM pg_stat_database WHERE datname = current_database()";
+    let row =
+        app.engine.db.query_one_raw(Statement::from_string(app.engine.db.get_database_backend(), sql)).await.ok()??;
+    row.try_get::<i64>("", "n").ok()
 }
 
 /// Runs pgbench with a one-row INSERT script; returns transactions per second.

@@ -3,7 +3,7 @@
 use crate::validate;
 use crate::{Engine, Error, FieldError, Result, auth::Actor};
 use entity::{ConversationType, Provider, Role, channel, chatbot, user};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
@@ -55,20 +55,30 @@ pub struct ChannelPatch {
     pub wrap_up_timeout: Option<Option<i32>>,
 }
 
-/// Validated settings, ready to be written.
+/// Validated settings, ready to be written: the form with trimmed values, and the chatbot it names.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub name: String,
+    pub values: SettingsForm,
     pub chatbot: Option<chatbot::Model>,
-    pub conversation_type: ConversationType,
-    pub can_write_first: bool,
-    pub provider: Provider,
-    pub api_url: String,
-    pub utilization: i32,
-    pub auto_assignment_limit: i32,
-    pub auto_answer: bool,
-    pub alerting_timeout: Option<i32>,
-    pub wrap_up_timeout: Option<i32>,
+}
+
+impl Settings {
+    /// Writes the settings onto a channel row (new or existing): the one mapping create and update share.
+    pub fn apply_to(self, am: &mut channel::ActiveModel) {
+        let v = self.values;
+        am.name_key = Set(validate::name_key(&v.name));
+        am.name = Set(v.name);
+        am.chatbot_id = Set(self.chatbot.map(|c| c.id));
+        am.conversation_type = Set(v.conversation_type);
+        am.can_write_first = Set(v.can_write_first);
+        am.provider = Set(v.provider);
+        am.api_url = Set(v.api_url);
+        am.utilization = Set(v.utilization);
+        am.auto_assignment_limit = Set(v.auto_assignment_limit);
+        am.auto_answer = Set(v.auto_answer);
+        am.alerting_timeout = Set(v.alerting_timeout);
+        am.wrap_up_timeout = Set(v.wrap_up_timeout);
+    }
 }
 
 /// What creating the form would produce: validated settings, code names and agents.
@@ -205,19 +215,8 @@ impl Engine {
         if !errors.is_empty() {
             return Ok(None);
         }
-        Ok(Some(Settings {
-            name,
-            chatbot,
-            conversation_type: form.conversation_type,
-            can_write_first: form.can_write_first,
-            provider: form.provider,
-            api_url,
-            utilization: form.utilization,
-            auto_assignment_limit: form.auto_assignment_limit,
-            auto_answer: form.auto_answer,
-            alerting_timeout: form.alerting_timeout,
-            wrap_up_timeout: form.wrap_up_timeout,
-        }))
+        let chatbot_id = chatbot.as_ref().map(|c| c.id.to_string());
+        Ok(Some(Settings { values: SettingsForm { name, api_url, chatbot_id, ..form.clone() }, chatbot }))
     }
 
     /// Agents: users of the account, active, with role AGENT or SUPERVISOR, each listed once. `field` is the

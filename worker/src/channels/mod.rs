@@ -139,30 +139,18 @@ impl Engine {
         let now = Utc::now();
         let token = random_token(WEBHOOK_TOKEN_PREFIX);
         let txn = self.db.begin().await?;
-        let ch = channel::ActiveModel {
+        let mut am = channel::ActiveModel {
             id: Set(Uuid::now_v7()),
             account_id: Set(actor.account_id),
-            name_key: Set(validate::name_key(&s.name)),
-            name: Set(s.name),
-            chatbot_id: Set(s.chatbot.map(|c| c.id)),
-            conversation_type: Set(s.conversation_type),
-            can_write_first: Set(s.can_write_first),
-            provider: Set(s.provider),
-            api_url: Set(s.api_url),
             webhook_token_hash: Set(sha256_hex(token.expose())),
             webhook_token_enc: Set(self.cipher.encrypt(token.expose())?),
-            utilization: Set(s.utilization),
-            auto_assignment_limit: Set(s.auto_assignment_limit),
-            auto_answer: Set(s.auto_answer),
-            alerting_timeout: Set(s.alerting_timeout),
-            wrap_up_timeout: Set(s.wrap_up_timeout),
             created_at: Set(now),
             updated_at: Set(now),
             deleted_at: Set(None),
-        }
-        .insert(&txn)
-        .await
-        .map_err(name_conflict)?;
+            ..Default::default()
+        };
+        s.apply_to(&mut am);
+        let ch = am.insert(&txn).await.map_err(name_conflict)?;
         if !plan.wrap_up_codes.is_empty() {
             let codes = plan.wrap_up_codes.iter().enumerate().map(|(i, n)| wrap_up_code::ActiveModel {
                 id: Set(Uuid::now_v7()),
@@ -198,18 +186,7 @@ impl Engine {
             _ => return Err(Error::Invalid(form::in_form_order(errors))),
         };
         let mut am: channel::ActiveModel = current.into();
-        am.name_key = Set(validate::name_key(&s.name));
-        am.name = Set(s.name);
-        am.chatbot_id = Set(s.chatbot.map(|c| c.id));
-        am.conversation_type = Set(s.conversation_type);
-        am.can_write_first = Set(s.can_write_first);
-        am.provider = Set(s.provider);
-        am.api_url = Set(s.api_url);
-        am.utilization = Set(s.utilization);
-        am.auto_assignment_limit = Set(s.auto_assignment_limit);
-        am.auto_answer = Set(s.auto_answer);
-        am.alerting_timeout = Set(s.alerting_timeout);
-        am.wrap_up_timeout = Set(s.wrap_up_timeout);
+        s.apply_to(&mut am);
         am.updated_at = Set(Utc::now());
         am.update(&self.db).await.map_err(name_conflict)
     }
