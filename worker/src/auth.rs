@@ -7,7 +7,6 @@ use chrono::Utc;
 use entity::{Role, account, api_token, user};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -145,7 +144,7 @@ impl Engine {
         if name.is_empty() || name.chars().count() > 200 {
             return Err(Error::invalid("name", "INVALID", "must be 1 to 200 characters"));
         }
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let acc =
             account::ActiveModel { id: Set(Uuid::now_v7()), name: Set(name.to_owned()), created_at: Set(Utc::now()) }
                 .insert(&txn)
@@ -221,7 +220,7 @@ impl Engine {
         if id == actor.user_id {
             return Err(Error::conflict("id", "you cannot deactivate yourself"));
         }
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let u = self.user_in_account(&txn, actor, id).await?;
         let mut am: user::ActiveModel = u.into();
         am.active = Set(false);

@@ -4,9 +4,7 @@ use crate::error::is_unique_violation;
 use crate::{Engine, Error, FieldError, Result, auth::Actor, validate};
 use chrono::Utc;
 use entity::{channel, chatbot};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -89,7 +87,7 @@ impl Engine {
 
     pub async fn delete_chatbot(&self, actor: &Actor, id: Uuid) -> Result<()> {
         actor.require_admin()?;
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let bot = self.chatbot_in_account(actor, id).await?;
         let users = channel::Entity::find()
             .filter(channel::Column::ChatbotId.eq(bot.id))

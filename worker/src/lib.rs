@@ -45,3 +45,18 @@ impl Engine {
         })
     }
 }
+
+impl Engine {
+    /// Starts a transaction that will write. On SQLite it takes the write lock at `BEGIN` (IMMEDIATE), so a
+    /// transaction that reads before it writes waits for other writers (busy timeout) instead of failing when
+    /// one commits in between; PostgreSQL ignores the mode.
+    pub async fn begin_write(&self) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+        use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+        self.db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await
+    }
+}

@@ -3,14 +3,14 @@
 use crate::{Engine, Error, Result, auth::Actor};
 use chrono::Utc;
 use entity::{channel_agent, user};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use std::collections::HashMap;
 use uuid::Uuid;
 
 impl Engine {
     /// Adds a user to a channel's agent list. Adding someone already listed is refused as a duplicate.
     pub async fn add_channel_agent(&self, actor: &Actor, channel_id: Uuid, user_id: &str) -> Result<user::Model> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let ch = self.channel_for_change(&txn, actor, channel_id).await?;
         let mut errors = Vec::new();
         let mut agents = self.check_agents(actor, &[user_id.to_owned()], "userId", false, &mut errors).await?;

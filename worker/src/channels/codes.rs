@@ -8,7 +8,7 @@ use chrono::Utc;
 use entity::wrap_up_code;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    QuerySelect, Set,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -30,7 +30,7 @@ fn code_taken(e: DbErr) -> Error {
 impl Engine {
     pub async fn add_wrap_up_code(&self, actor: &Actor, channel_id: Uuid, name: &str) -> Result<wrap_up_code::Model> {
         let name = code_name(name)?;
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let ch = self.channel_for_change(&txn, actor, channel_id).await?;
         let existing = wrap_up_code::Entity::find().filter(wrap_up_code::Column::ChannelId.eq(ch.id));
         if existing.clone().count(&txn).await? >= WRAP_UP_CODES_MAX as u64 {

@@ -16,7 +16,7 @@ use entity::{channel, channel_agent, phone_number, wrap_up_code};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Select, Set, TransactionTrait,
+    QueryOrder, QuerySelect, Select, Set,
 };
 use uuid::Uuid;
 
@@ -138,7 +138,7 @@ impl Engine {
         let s = plan.settings;
         let now = Utc::now();
         let token = random_token(WEBHOOK_TOKEN_PREFIX);
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let mut am = channel::ActiveModel {
             id: Set(Uuid::now_v7()),
             account_id: Set(actor.account_id),
@@ -194,7 +194,7 @@ impl Engine {
     /// Soft-deletes a channel: it disappears from every list, its webhook stops working and its numbers move to
     /// the Deleted list (freeing them for other channels).
     pub async fn delete_channel(&self, actor: &Actor, id: Uuid) -> Result<channel::Model> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let current = self.channel_for_change(&txn, actor, id).await?;
         let now = Utc::now();
         phone_number::Entity::update_many()

@@ -12,7 +12,7 @@ use entity::{
     webhook_delivery,
 };
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use uuid::Uuid;
@@ -66,9 +66,7 @@ impl Engine {
                     Ok(f) => f,
                     Err(e) => return self.finish_delivery(&self.db, d.id, Some(e.message)).await,
                 };
-                // The transaction's first statement is a write (the contact upsert): on SQLite it then takes the
-                // write lock at once instead of failing to upgrade a read snapshot under concurrency.
-                let txn = self.db.begin().await?;
+                let txn = self.begin_write().await?;
                 let contact = upsert_contact(&txn, d.account_id, &from, contact_name.as_deref()).await?;
                 let conv = open_conversation(&txn, &ch, contact.id, d.phone_number_id).await?;
                 let sent_at = DateTime::<Utc>::from_timestamp(timestamp, 0);
