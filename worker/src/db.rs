@@ -48,8 +48,18 @@ pub async fn connect_url(url: &str, backend: Backend) -> anyhow::Result<Database
     Ok(db)
 }
 
+/// Applies pending migrations. On PostgreSQL, processes starting together take turns through an advisory lock
+/// (held on a connection of its own), so only the first applies them; SQLite serialises writers by itself.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    Migrator::up(db, None).await.context("database migration failed")
+    if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+        return Migrator::up(db, None).await.context("database migration failed");
+    }
+    const LOCK: i64 = 0x7761_6d69_6772; // "wamigr"
+    let mut lock = db.get_postgres_connection_pool().acquire().await.context("cannot reach the database")?;
+    sea_orm::sqlx::query("SELECT pg_advisory_lock($1)").bind(LOCK).execute(&mut *lock).await?;
+    let result = Migrator::up(db, None).await.context("database migration failed");
+    sea_orm::sqlx::query("SELECT pg_advisory_unlock($1)").bind(LOCK).execute(&mut *lock).await?;
+    result
 }
 
 /// The folder of a `sqlite://path/file.db?...` URL, when it names a file.

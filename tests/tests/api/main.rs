@@ -10,5 +10,6 @@ mod numbers;
 mod outbound;
 mod protocol;
 mod schema;
+mod startup;
 mod verification;
 mod webhooks;
