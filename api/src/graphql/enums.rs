@@ -124,3 +124,19 @@ mirror!(
         Failed,
     }
 );
+
+mirror!(
+    /// Where a job is in its life.
+    JobStatus = worker::jobs::admin::JobState {
+        /// Waiting for its time or for a worker.
+        Pending,
+        /// Fetched by a worker, about to run.
+        Queued,
+        Running,
+        Done,
+        /// Its last run failed; with attempts left it runs again, without (as in `failedJobs`) only `retryJob` runs it.
+        Failed,
+        /// Aborted; only `retryJob` runs it again.
+        Killed,
+    }
+);

@@ -1,39 +1,12 @@
 //! Background jobs for admins: the account's failed jobs with a retry, and re-verification of every number on
 //! demand. A job is the account's when the object it concerns is (see `worker::jobs::admin`).
 
+use super::enums::JobStatus;
 use super::error::ApiResult;
 use super::{actor, engine};
-use async_graphql::{Context, Enum, ID, Object};
+use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
-use worker::jobs::admin::{JobRecord, JobState};
-
-/// Where a job is in its life.
-#[derive(Enum, Copy, Clone, Eq, PartialEq)]
-pub enum JobStatus {
-    /// Waiting for its time or for a worker.
-    Pending,
-    /// Fetched by a worker, about to run.
-    Queued,
-    Running,
-    Done,
-    /// Its last run failed; with attempts left it runs again, without (as in `failedJobs`) only `retryJob` runs it.
-    Failed,
-    /// Aborted; only `retryJob` runs it again.
-    Killed,
-}
-
-impl From<JobState> for JobStatus {
-    fn from(s: JobState) -> Self {
-        match s {
-            JobState::Pending => JobStatus::Pending,
-            JobState::Queued => JobStatus::Queued,
-            JobState::Running => JobStatus::Running,
-            JobState::Done => JobStatus::Done,
-            JobState::Failed => JobStatus::Failed,
-            JobState::Killed => JobStatus::Killed,
-        }
-    }
-}
+use worker::jobs::admin::JobRecord;
 
 /// A background job.
 pub struct Job(JobRecord);
