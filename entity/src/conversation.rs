@@ -1,4 +1,4 @@
-use crate::{ConversationStatus, ConversationSubstatus};
+use crate::{ConversationStatus, ConversationSubstatus, Resolution};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -22,6 +22,16 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub resolved_at: Option<DateTimeUtc>,
+    /// The current assignment (`conversation_offers.id`) while one lasts.
+    pub offer_id: Option<Uuid>,
+    /// While ALERTING: when the offer times out (database clock).
+    pub offer_deadline: Option<DateTimeUtc>,
+    /// While in AFTER_CALL_WORK with a wrap-up timeout: when it is resolved without a code.
+    pub wrap_up_deadline: Option<DateTimeUtc>,
+    /// While assigned: the channel's `utilization` when it was assigned (what it costs its agent).
+    pub assignment_cost: Option<i32>,
+    /// How it was resolved.
+    pub resolution: Option<Resolution>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

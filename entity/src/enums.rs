@@ -112,3 +112,84 @@ impl DeliveryStatus {
         }
     }
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(20))")]
+pub enum AgentStatus {
+    #[sea_orm(string_value = "ONLINE")]
+    Online,
+    #[sea_orm(string_value = "BUSY")]
+    Busy,
+    #[sea_orm(string_value = "OFFLINE")]
+    Offline,
+}
+
+/// Why a BUSY agent is busy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(20))")]
+pub enum BusyKind {
+    /// Set on sign-in.
+    #[sea_orm(string_value = "SYSTEM")]
+    System,
+    /// Set by the system when an offer timed out.
+    #[sea_orm(string_value = "NOT_RESPONDING")]
+    NotResponding,
+    /// An account-defined busy reason (`busy_reason_id`).
+    #[sea_orm(string_value = "REASON")]
+    Reason,
+}
+
+/// How a conversation came to a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(20))")]
+pub enum OfferOrigin {
+    #[sea_orm(string_value = "DISTRIBUTION")]
+    Distribution,
+    #[sea_orm(string_value = "MANUAL")]
+    Manual,
+    #[sea_orm(string_value = "TRANSFER")]
+    Transfer,
+    #[sea_orm(string_value = "WRITE_FIRST")]
+    WriteFirst,
+}
+
+/// How an assignment ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(20))")]
+pub enum OfferOutcome {
+    /// Accepted: the assignment goes on (INTERACTING); `ended_at` stays null until it ends another way.
+    #[sea_orm(string_value = "ACCEPTED")]
+    Accepted,
+    #[sea_orm(string_value = "REJECTED")]
+    Rejected,
+    /// The alerting timeout passed.
+    #[sea_orm(string_value = "EXPIRED")]
+    Expired,
+    /// Taken away: the agent went offline, left the channel's list, was deactivated, or a supervisor moved it.
+    #[sea_orm(string_value = "WITHDRAWN")]
+    Withdrawn,
+    /// The conversation was resolved.
+    #[sea_orm(string_value = "RESOLVED")]
+    Resolved,
+}
+
+/// How a conversation came to be RESOLVED.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(30))")]
+pub enum Resolution {
+    /// Resolved by the agent (no wrap-up codes, or none left to choose).
+    #[sea_orm(string_value = "AGENT")]
+    Agent,
+    /// A wrap-up code was chosen.
+    #[sea_orm(string_value = "WRAP_UP_CODE")]
+    WrapUpCode,
+    /// After-call work ran out of time.
+    #[sea_orm(string_value = "WRAP_UP_TIMEOUT")]
+    WrapUpTimeout,
+    /// Its channel was deleted while it waited.
+    #[sea_orm(string_value = "CHANNEL_DELETED")]
+    ChannelDeleted,
+    /// Its agent was deactivated during after-call work.
+    #[sea_orm(string_value = "AGENT_DEACTIVATED")]
+    AgentDeactivated,
+}

@@ -2,12 +2,15 @@
 //! PostgreSQL. No GraphQL derives here: the API schema is a contract, the table layout is not.
 
 pub mod account;
+pub mod agent_state;
 pub mod api_token;
+pub mod busy_reason;
 pub mod channel;
 pub mod channel_agent;
 pub mod chatbot;
 pub mod contact;
 pub mod conversation;
+pub mod conversation_offer;
 pub mod enums;
 pub mod message;
 pub mod phone_number;

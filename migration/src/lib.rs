@@ -6,12 +6,17 @@ pub use sea_orm_migration::prelude::*;
 mod helpers;
 mod m20261125_000001_initial;
 mod m20261125_000002_conversations;
+mod m20261125_000003_acd;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261125_000001_initial::Migration), Box::new(m20261125_000002_conversations::Migration)]
+        vec![
+            Box::new(m20261125_000001_initial::Migration),
+            Box::new(m20261125_000002_conversations::Migration),
+            Box::new(m20261125_000003_acd::Migration),
+        ]
     }
 }

@@ -354,3 +354,64 @@ impl Drop for TestApp {
         }
     }
 }
+
+/// Polls `f` until it returns `Some`, for at most `limit`; panics naming `what` otherwise. Tests wait for the
+/// work they expect, never for a fixed time.
+pub async fn eventually<T, F, Fut>(limit: std::time::Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(started.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
+impl TestApp {
+    /// Jobs that are due and not finished (pending, queued or running), straight from apalis' table.
+    pub async fn jobs_due(&self) -> i64 {
+        use sea_orm::{ConnectionTrait, Statement};
+        let backend = self.engine.db.get_database_backend();
+        let sql = match backend {
+            sea_orm::DatabaseBackend::Postgres => {
+                "SELECT COUNT(*) AS n FROM apalis.jobs WHERE status IN ('Pending','Queued','Running') \
+                 AND run_at <= now()"
+            }
+            _ => {
+                "SELECT COUNT(*) AS n FROM Jobs WHERE status IN ('Pending','Queued','Running') \
+                 AND run_at <= strftime('%s','now')"
+            }
+        };
+        let row = self.engine.db.query_one_raw(Statement::from_string(backend, sql)).await.ok().flatten();
+        row.and_then(|r| r.try_get::<i64>("", "n").ok()).unwrap_or(-1)
+    }
+
+    /// Waits until every due job has run (instead of sleeping), then fails if any job was left failed.
+    pub async fn drain_jobs(&self) {
+        eventually(std::time::Duration::from_secs(20), "due jobs to drain", || async {
+            (self.jobs_due().await == 0).then_some(())
+        })
+        .await;
+        self.assert_no_failed_jobs().await;
+    }
+
+    /// Fails when a job exhausted its attempts.
+    pub async fn assert_no_failed_jobs(&self) {
+        use sea_orm::{ConnectionTrait, Statement};
+        let backend = self.engine.db.get_database_backend();
+        let sql = match backend {
+            sea_orm::DatabaseBackend::Postgres => {
+                "SELECT COUNT(*) AS n FROM apalis.jobs WHERE status IN ('Failed','Killed') AND attempts >= max_attempts"
+            }
+            _ => "SELECT COUNT(*) AS n FROM Jobs WHERE status IN ('Failed','Killed') AND attempts >= max_attempts",
+        };
+        let row = self.engine.db.query_one_raw(Statement::from_string(backend, sql)).await.ok().flatten();
+        let n = row.and_then(|r| r.try_get::<i64>("", "n").ok()).unwrap_or(-1);
+        assert_eq!(n, 0, "jobs were left failed");
+    }
+}

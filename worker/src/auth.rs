@@ -194,17 +194,28 @@ impl Engine {
         if !verify_password(password, &u.password_hash) {
             return Err(denied);
         }
-        let token = issue_token(&self.db, u.id, None).await?;
+        let txn = self.begin_write().await?;
+        let token = issue_token(&txn, u.id, None).await?;
+        self.on_sign_in(&txn, &u).await?;
+        txn.commit().await?;
         Ok(IssuedToken { token, user: u })
     }
 
     /// Revokes the token the caller used.
+    /// Signing out of the last token puts an agent OFFLINE (their ringing offers go back to the queue).
     pub async fn logout(&self, actor: &Actor) -> Result<()> {
+        let txn = self.begin_write().await?;
         api_token::Entity::update_many()
             .col_expr(api_token::Column::RevokedAt, sea_orm::sea_query::Expr::value(Utc::now()))
             .filter(api_token::Column::Id.eq(actor.token_id))
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
+        let u = self.user_in_account(&txn, actor, actor.user_id).await?;
+        let offline = self.on_sign_out(&txn, &u).await?;
+        txn.commit().await?;
+        if offline {
+            self.redistribute(actor.account_id).await;
+        }
         Ok(())
     }
 
@@ -231,7 +242,10 @@ impl Engine {
             .filter(api_token::Column::RevokedAt.is_null())
             .exec(&txn)
             .await?;
+        crate::acd::lifecycle::on_user_deactivated(&txn, &u).await?;
+        self.on_sign_out(&txn, &u).await?;
         txn.commit().await?;
+        self.redistribute(actor.account_id).await;
         Ok(u)
     }
 

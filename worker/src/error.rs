@@ -32,8 +32,9 @@ pub enum Error {
     #[error("{0}")]
     Unauthenticated(&'static str),
     /// The request is valid but clashes with the current state (a taken name or number, ...).
+    /// `reason` says which race was lost, for clients that react to it (`OFFER_EXPIRED`, ...).
     #[error("{message}")]
-    Conflict { field: Option<String>, message: String },
+    Conflict { field: Option<String>, message: String, reason: Option<&'static str> },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -46,7 +47,12 @@ impl Error {
     }
 
     pub fn conflict(field: &str, message: impl Into<String>) -> Self {
-        Error::Conflict { field: Some(field.to_owned()), message: message.into() }
+        Error::Conflict { field: Some(field.to_owned()), message: message.into(), reason: None }
+    }
+
+    /// A conflict with a machine-readable reason (`extensions.reason`).
+    pub fn conflict_because(reason: &'static str, message: impl Into<String>) -> Self {
+        Error::Conflict { field: None, message: message.into(), reason: Some(reason) }
     }
 
     pub fn forbidden() -> Self {

@@ -5,13 +5,13 @@
 //! id) finds its dedupe key taken and is acknowledged without storing anything.
 
 use crate::conversations::inbound::ProcessWebhook;
-use crate::jobs::{Job, JobStore};
+use crate::jobs::{Due, enqueue};
 use crate::provider::signature::{self, SignatureError};
 use crate::provider::{WebhookEvent, parse_webhook};
 use crate::{Engine, Result};
 use chrono::Utc;
-use entity::{channel, phone_number};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use entity::{channel, phone_number, webhook_delivery};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
 /// Why a delivery was refused. Nothing is stored for any of these.
@@ -189,50 +189,27 @@ impl Engine {
 
     /// Inserts the delivery and its processing job in one transaction; a taken dedupe key stores nothing.
     async fn store_delivery(&self, d: &NewDelivery) -> Result<Accepted> {
-        let args =
-            serde_json::to_vec(&ProcessWebhook { delivery_id: d.id, attempt: 0 }).map_err(anyhow::Error::from)?;
-        let task = apalis::prelude::TaskBuilder::new(args).max_attempts(ProcessWebhook::SPEC.max_attempts).build();
-        let queue = ProcessWebhook::SPEC.queue;
-        // `$n` placeholders work on both SQLite and PostgreSQL.
-        const INSERT: &str = "INSERT INTO webhook_deliveries \
-            (id, account_id, channel_id, phone_number_id, kind, dedupe_key, body, received_at) \
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (dedupe_key) DO NOTHING";
-        let now = Utc::now();
-        // The same statements on either backend; only the pool and apalis' push differ.
-        macro_rules! insert_with_job {
-            ($pool:expr, |$conn:ident| $push:expr) => {{
-                let mut tx = $pool.begin().await.map_err(anyhow::Error::from)?;
-                let r = sea_orm::sqlx::query(INSERT)
-                    .bind(d.id)
-                    .bind(d.account_id)
-                    .bind(d.channel_id)
-                    .bind(d.phone_number_id)
-                    .bind(d.kind)
-                    .bind(&d.dedupe_key)
-                    .bind(&d.body)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(anyhow::Error::from)?;
-                let stored = r.rows_affected() == 1;
-                if stored {
-                    let $conn = &mut *tx;
-                    $push.await.map_err(anyhow::Error::from)?;
-                }
-                tx.commit().await.map_err(anyhow::Error::from)?;
-                stored
-            }};
+        let txn = self.begin_write().await?;
+        let inserted = webhook_delivery::Entity::insert(webhook_delivery::ActiveModel {
+            id: Set(d.id),
+            account_id: Set(d.account_id),
+            channel_id: Set(d.channel_id),
+            phone_number_id: Set(d.phone_number_id),
+            kind: Set(d.kind.to_owned()),
+            dedupe_key: Set(d.dedupe_key.clone()),
+            body: Set(d.body.clone()),
+            received_at: Set(Utc::now()),
+            processed_at: Set(None),
+            error: Set(None),
+        })
+        .on_conflict_do_nothing_on([webhook_delivery::Column::DedupeKey])
+        .exec_without_returning(&txn)
+        .await?;
+        let stored = matches!(inserted, sea_orm::TryInsertResult::Inserted(1));
+        if stored {
+            enqueue(&txn, &ProcessWebhook { delivery_id: d.id, attempt: 0 }, Due::Now).await?;
         }
-        let stored = match &self.jobs {
-            JobStore::Sqlite(pool) => insert_with_job!(pool, |conn| apalis_sqlite::queries::push_tasks(
-                conn,
-                queue,
-                std::slice::from_ref(&task)
-            )),
-            JobStore::Postgres(pool) => {
-                insert_with_job!(pool, |conn| apalis_postgres::queries::push_tasks(conn, queue, vec![task]))
-            }
-        };
+        txn.commit().await?;
         Ok(if stored { Accepted::Stored(d.id) } else { Accepted::Duplicate })
     }
 }

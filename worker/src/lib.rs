@@ -2,6 +2,7 @@
 //! numbers), configuration, secrets at rest and the database handle. Both the API transport and, later, the job
 //! workers call into this crate; nothing here knows about HTTP or GraphQL.
 
+pub mod acd;
 pub mod auth;
 pub mod channels;
 pub mod chatbots;

@@ -1,8 +1,8 @@
 //! Conversations and messages: reading them (under the engine's visibility rule), replying and writing first.
 
-use super::enums::{ConversationStatus, ConversationSubstatus, DeliveryStatus, MessageDirection};
+use super::enums::{ConversationStatus, ConversationSubstatus, DeliveryStatus, MessageDirection, Resolution};
 use super::error::{ApiError, ApiResult};
-use super::types::{Channel, PhoneNumber, User};
+use super::types::{Channel, PhoneNumber, User, WrapUpCode};
 use super::{actor, engine, uuid};
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
@@ -118,6 +118,27 @@ impl Conversation {
     async fn wrap_up_timed_out(&self) -> bool {
         self.0.conversation.wrap_up_timed_out
     }
+    /// While ALERTING: when the offer times out (it then goes back to the queue).
+    async fn offer_deadline(&self) -> Option<DateTime<Utc>> {
+        self.0.conversation.offer_deadline
+    }
+    /// While in AFTER_CALL_WORK with a wrap-up timeout: when it is resolved without a code.
+    async fn wrap_up_deadline(&self) -> Option<DateTime<Utc>> {
+        self.0.conversation.wrap_up_deadline
+    }
+    /// The wrap-up code chosen when it was resolved.
+    async fn wrap_up_code(&self, ctx: &Context<'_>) -> ApiResult<Option<WrapUpCode>> {
+        let Some(id) = self.0.conversation.wrap_up_code_id else { return Ok(None) };
+        Ok(engine(ctx)?.wrap_up_code(id).await?.map(WrapUpCode))
+    }
+    /// While IN_QUEUE: its place in the channel's queue, from 1.
+    async fn queue_position(&self, ctx: &Context<'_>) -> ApiResult<Option<u64>> {
+        Ok(engine(ctx)?.queue_position(&self.0.conversation).await?)
+    }
+    /// How it was resolved.
+    async fn resolution(&self) -> Option<Resolution> {
+        self.0.conversation.resolution.map(Into::into)
+    }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.conversation.created_at
     }
@@ -156,6 +177,8 @@ impl ConversationQuery {
         ctx: &Context<'_>,
         channel_id: Option<ID>,
         status: Option<ConversationStatus>,
+        substatus: Option<ConversationSubstatus>,
+        #[graphql(desc = "Only those assigned (or offered) to this user.")] assignee_id: Option<ID>,
         #[graphql(default = 50, desc = "How many, 0 to 100 (default 50).")] first: i32,
     ) -> ApiResult<Vec<Conversation>> {
         let first = count("first", first, MAX_CONVERSATIONS)?;
@@ -167,7 +190,19 @@ impl ConversationQuery {
             },
             None => None,
         };
-        let filter = ConversationFilter { channel_id, status: status.map(Into::into) };
+        let assignee_id = match assignee_id {
+            Some(id) => match uuid::Uuid::parse_str(id.as_str()) {
+                Ok(id) => Some(id),
+                Err(_) => return Ok(Vec::new()),
+            },
+            None => None,
+        };
+        let filter = ConversationFilter {
+            channel_id,
+            status: status.map(Into::into),
+            substatus: substatus.map(Into::into),
+            assignee_id,
+        };
         let views = engine(ctx)?.conversations(actor(ctx)?, &filter, first).await?;
         Ok(views.into_iter().map(Conversation).collect())
     }

@@ -140,3 +140,46 @@ mirror!(
         Killed,
     }
 );
+
+mirror!(
+    /// An agent's presence for automatic distribution.
+    AgentStatus = entity::AgentStatus {
+        /// Receives conversations (substatus IDLE or INTERACTING).
+        Online,
+        /// Keeps their conversations but receives no new ones (substatus SYSTEM, NOT_RESPONDING or BUSY_REASON).
+        Busy,
+        /// Signed out. Never chosen by hand.
+        Offline,
+    }
+);
+
+mirror!(
+    /// How a conversation came to be RESOLVED.
+    Resolution = entity::Resolution {
+        /// Resolved by its agent without a code (the channel had none to choose).
+        Agent,
+        /// A wrap-up code was chosen.
+        WrapUpCode,
+        /// After-call work ran out of time: no code.
+        WrapUpTimeout,
+        /// Its channel was deleted while it waited.
+        ChannelDeleted,
+        /// Its agent was deactivated during after-call work.
+        AgentDeactivated,
+    }
+);
+
+/// The detail of an agent's status.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum AgentSubstatus {
+    /// ONLINE, holding no conversation.
+    Idle,
+    /// ONLINE, holding at least one conversation.
+    Interacting,
+    /// BUSY since signing in (or chosen without a reason).
+    System,
+    /// BUSY because an offer timed out; back to ONLINE by hand.
+    NotResponding,
+    /// BUSY with one of the account's busy reasons (see `busyReason`).
+    BusyReason,
+}

@@ -69,10 +69,13 @@ impl From<ApiError> for async_graphql::Error {
                 ext.set("code", "UNAUTHENTICATED");
                 e.0.to_string()
             }
-            Error::Conflict { field, .. } => {
+            Error::Conflict { field, reason, .. } => {
                 ext.set("code", "CONFLICT");
                 if let Some(f) = field {
                     ext.set("field", f.clone());
+                }
+                if let Some(r) = reason {
+                    ext.set("reason", *r);
                 }
                 e.0.to_string()
             }

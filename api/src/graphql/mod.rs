@@ -1,5 +1,6 @@
 //! The GraphQL schema: thin resolvers that authorise, call the engine and map the result.
 
+mod acd;
 mod connection;
 mod conversations;
 mod enums;
@@ -21,11 +22,11 @@ use worker::auth::Actor;
 
 /// Everything that can be read. (In the code: one object per area, merged here.)
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Query(query::CoreQuery, conversations::ConversationQuery, jobs::JobsQuery);
+pub struct Query(query::CoreQuery, conversations::ConversationQuery, acd::AcdQuery, jobs::JobsQuery);
 
 /// Everything that can be changed. (In the code: one object per area, merged here.)
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Mutation(mutation::CoreMutation, conversations::ConversationMutation, jobs::JobsMutation);
+pub struct Mutation(mutation::CoreMutation, conversations::ConversationMutation, acd::AcdMutation, jobs::JobsMutation);
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 

@@ -33,6 +33,16 @@ impl User {
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+    /// Agents and supervisors: their status for automatic distribution and what they hold (null for admins).
+    /// Agents see their own; supervisors and admins everyone's in the account.
+    async fn agent_state(&self, ctx: &Context<'_>) -> ApiResult<Option<super::acd::AgentState>> {
+        let a = actor(ctx)?;
+        if !(a.is_staff() || a.user_id == self.0.id) {
+            return Ok(None);
+        }
+        let mut views = engine(ctx)?.agent_views(std::slice::from_ref(&self.0)).await?;
+        Ok(views.remove(&self.0.id).map(super::acd::AgentState))
+    }
 }
 
 /// A chatbot that can serve a channel's clients before an agent does.

@@ -2,6 +2,7 @@
 //! `TEST_POSTGRES_URL` is set.
 
 mod access;
+mod acd;
 mod auth;
 mod catalog;
 mod channel_form;

@@ -123,6 +123,11 @@ impl Setup {
             created_at: Set(now),
             updated_at: Set(now),
             resolved_at: Set(resolved.then_some(now)),
+            offer_id: Set(None),
+            offer_deadline: Set(None),
+            wrap_up_deadline: Set(None),
+            assignment_cost: Set(None),
+            resolution: Set(None),
         }
         .insert(db)
         .await
@@ -230,7 +235,9 @@ async fn a_reply_is_queued_then_sent_exactly_once() {
     // A job run again for a sent message (at-least-once delivery) changes nothing and calls nobody.
     let id: Uuid = msgs[1]["id"].as_str().unwrap().parse().unwrap();
     s.app.engine.run_send(&SendMessage { message_id: id, attempt: 0 }).await.unwrap();
-    s.app.engine.jobs.push(&SendMessage { message_id: id, attempt: 0 }, None).await.unwrap();
+    worker::jobs::enqueue(&s.app.engine.db, &SendMessage { message_id: id, attempt: 0 }, worker::jobs::Due::Now)
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(s.sim.send_attempts(), 2);
     assert_eq!(s.settled(&conv, Duration::from_secs(1)).await, msgs);

@@ -173,6 +173,7 @@ impl Engine {
         }
         txn.commit().await?;
         tracing::info!(channel_id = %ch.id, account_id = %actor.account_id, "channel created");
+        self.redistribute(ch.account_id).await;
         Ok(ch)
     }
 
@@ -188,7 +189,10 @@ impl Engine {
         let mut am: channel::ActiveModel = current.into();
         s.apply_to(&mut am);
         am.updated_at = Set(Utc::now());
-        am.update(&self.db).await.map_err(name_conflict)
+        let ch = am.update(&self.db).await.map_err(name_conflict)?;
+        // New settings apply to later assignments only; they can make room for waiting conversations.
+        self.redistribute(ch.account_id).await;
+        Ok(ch)
     }
 
     /// Soft-deletes a channel: it disappears from every list, its webhook stops working and its numbers move to
@@ -208,6 +212,7 @@ impl Engine {
         am.deleted_at = Set(Some(now));
         am.updated_at = Set(now);
         let ch = am.update(&txn).await?;
+        crate::acd::lifecycle::on_channel_deleted(&txn, &ch).await?;
         txn.commit().await?;
         Ok(ch)
     }

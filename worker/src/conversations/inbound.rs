@@ -3,7 +3,7 @@
 //! chatbot, otherwise OPEN / IN_QUEUE waiting for distribution) and an inbound message; a status event moves an
 //! outbound message's delivery status forward. Delivery is at least once, so every step is idempotent.
 
-use crate::jobs::{Job, JobSpec, verify::backoff};
+use crate::jobs::{Due, Job, JobSpec, enqueue, verify::backoff};
 use crate::provider::{DeliveryStatus as ProviderStatus, WebhookEvent, parse_webhook};
 use crate::{Engine, Result};
 use chrono::{DateTime, Utc};
@@ -31,6 +31,9 @@ pub struct ProcessWebhook {
 impl Job for ProcessWebhook {
     const SPEC: JobSpec =
         JobSpec { queue: "process_webhook", max_attempts: 5, timeout: Duration::from_secs(30), concurrency: 16 };
+    async fn run(&self, engine: &Engine) -> Result<()> {
+        engine.process_webhook(self).await
+    }
 }
 
 impl From<ProviderStatus> for DeliveryStatus {
@@ -89,8 +92,12 @@ impl Engine {
                 .exec(&txn)
                 .await?;
                 self.finish_delivery(&txn, d.id, None).await?;
+                crate::acd::lifecycle::on_client_message(&txn, &conv).await?;
                 txn.commit().await?;
                 tracing::info!(conversation_id = %conv.id, "inbound message stored");
+                if conv.substatus == Some(ConversationSubstatus::InQueue) {
+                    self.redistribute(conv.account_id).await;
+                }
                 Ok(())
             }
             WebhookEvent::Status { id, status, error } => {
@@ -99,7 +106,7 @@ impl Engine {
                 }
                 if job.attempt + 1 < UNKNOWN_MESSAGE_ATTEMPTS {
                     let next = ProcessWebhook { delivery_id: d.id, attempt: job.attempt + 1 };
-                    self.jobs.push(&next, Some(backoff(job.attempt))).await?;
+                    enqueue(&self.db, &next, Due::After(backoff(job.attempt))).await?;
                     return Ok(());
                 }
                 self.finish_delivery(&self.db, d.id, Some("UNKNOWN_MESSAGE".into())).await
@@ -197,6 +204,11 @@ async fn open_conversation<C: ConnectionTrait>(
         created_at: Set(now),
         updated_at: Set(now),
         resolved_at: Set(None),
+        offer_id: Set(None),
+        offer_deadline: Set(None),
+        wrap_up_deadline: Set(None),
+        assignment_cost: Set(None),
+        resolution: Set(None),
     })
     .on_conflict_do_nothing()
     .exec(db)

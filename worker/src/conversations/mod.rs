@@ -6,7 +6,10 @@
 pub mod outbound;
 
 use crate::{Engine, Error, Result, auth::Actor};
-use entity::{ConversationStatus, Role, channel, contact, conversation, message, phone_number, user};
+use entity::{
+    ConversationStatus, ConversationSubstatus, Role, channel, contact, conversation, message, phone_number, user,
+    wrap_up_code,
+};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -14,6 +17,8 @@ use uuid::Uuid;
 /// The most conversations one list returns, and the most messages one conversation shows at once.
 pub const MAX_CONVERSATIONS: u64 = 100;
 pub const MAX_MESSAGES: u64 = 500;
+/// The most conversations `queue` lists.
+pub const MAX_QUEUE: u64 = 500;
 
 /// A conversation with the rows shown beside it (its client, channel, number and agent), loaded in batches.
 #[derive(Debug, Clone)]
@@ -30,6 +35,8 @@ pub struct ConversationView {
 pub struct ConversationFilter {
     pub channel_id: Option<Uuid>,
     pub status: Option<ConversationStatus>,
+    pub substatus: Option<ConversationSubstatus>,
+    pub assignee_id: Option<Uuid>,
 }
 
 impl Engine {
@@ -71,6 +78,12 @@ impl Engine {
         if let Some(s) = filter.status {
             q = q.filter(conversation::Column::Status.eq(s));
         }
+        if let Some(s) = filter.substatus {
+            q = q.filter(conversation::Column::Substatus.eq(s));
+        }
+        if let Some(u) = filter.assignee_id {
+            q = q.filter(conversation::Column::AssignedUserId.eq(u));
+        }
         let rows = q
             .order_by_desc(conversation::Column::CreatedAt)
             .order_by_desc(conversation::Column::Id)
@@ -78,6 +91,50 @@ impl Engine {
             .all(&self.db)
             .await?;
         self.views(rows).await
+    }
+
+    /// A conversation with its related rows (the caller was already allowed to see it).
+    pub async fn view_of(&self, c: conversation::Model) -> Result<ConversationView> {
+        self.views(vec![c]).await?.pop().ok_or(Error::NotFound("conversation"))
+    }
+
+    /// The conversations waiting in a channel's queue, in the order distribution offers them (supervisors and
+    /// admins).
+    pub async fn queue(&self, actor: &Actor, channel_id: Uuid) -> Result<Vec<ConversationView>> {
+        actor.require_staff()?;
+        let ch = self.channel(actor, channel_id).await?;
+        let rows = conversation::Entity::find()
+            .filter(conversation::Column::ChannelId.eq(ch.id))
+            .filter(conversation::Column::Status.eq(ConversationStatus::Open))
+            .filter(conversation::Column::Substatus.eq(ConversationSubstatus::InQueue))
+            .order_by_asc(conversation::Column::EnqueuedAt)
+            .order_by_asc(conversation::Column::Id)
+            .limit(MAX_QUEUE)
+            .all(&self.db)
+            .await?;
+        self.views(rows).await
+    }
+
+    /// A waiting conversation's place in its channel's queue, from 1; None when it is not waiting.
+    pub async fn queue_position(&self, c: &conversation::Model) -> Result<Option<u64>> {
+        use sea_orm::{Condition, PaginatorTrait};
+        let Some(at) = c.enqueued_at.filter(|_| c.substatus == Some(ConversationSubstatus::InQueue)) else {
+            return Ok(None);
+        };
+        let ahead = conversation::Entity::find()
+            .filter(conversation::Column::ChannelId.eq(c.channel_id))
+            .filter(conversation::Column::Status.eq(ConversationStatus::Open))
+            .filter(conversation::Column::Substatus.eq(ConversationSubstatus::InQueue))
+            .filter(Condition::any().add(conversation::Column::EnqueuedAt.lt(at)).add(
+                Condition::all().add(conversation::Column::EnqueuedAt.eq(at)).add(conversation::Column::Id.lt(c.id)),
+            ))
+            .count(&self.db)
+            .await?;
+        Ok(Some(ahead + 1))
+    }
+
+    pub async fn wrap_up_code(&self, id: Uuid) -> Result<Option<wrap_up_code::Model>> {
+        Ok(wrap_up_code::Entity::find_by_id(id).one(&self.db).await?)
     }
 
     /// Joins conversations with their related rows: one query per related table, whatever the list's length.

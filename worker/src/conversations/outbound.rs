@@ -6,19 +6,18 @@
 //! Status webhooks then move the delivery status forward (`apply_delivery_status`), never backwards.
 
 use crate::jobs::verify::backoff;
-use crate::jobs::{Job, JobSpec, JobStore};
+use crate::jobs::{Due, Job, JobSpec, enqueue};
 use crate::phone::normalise_e164;
 use crate::provider::OutboundMessage;
 use crate::{Engine, Error, FieldError, Result, auth::Actor};
 use anyhow::Context;
-use apalis::prelude::TaskBuilder;
 use chrono::{DateTime, Utc};
 use entity::{
-    ConversationStatus, ConversationSubstatus, DeliveryStatus, Direction, channel, contact, conversation, message,
-    phone_number,
+    ConversationStatus, ConversationSubstatus, DeliveryStatus, Direction, OfferOrigin, channel, contact, conversation,
+    message, phone_number,
 };
 use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{ActiveEnum, ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect, Set};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use uuid::Uuid;
@@ -51,6 +50,9 @@ pub struct SendMessage {
 impl Job for SendMessage {
     const SPEC: JobSpec =
         JobSpec { queue: "send_message", max_attempts: 3, timeout: Duration::from_secs(60), concurrency: 16 };
+    async fn run(&self, engine: &Engine) -> Result<()> {
+        engine.run_send(self).await
+    }
 }
 
 /// The text of a message: trimmed, 1 to [`TEXT_MAX`] characters, no control characters but line breaks and tabs.
@@ -122,93 +124,6 @@ struct SendRows<'a> {
     message: &'a message::Model,
 }
 
-fn sql_err(e: sea_orm::sqlx::Error) -> Error {
-    Error::Internal(anyhow::Error::new(e))
-}
-
-fn is_unique_violation(e: &sea_orm::sqlx::Error) -> bool {
-    e.as_database_error().is_some_and(|d| d.is_unique_violation())
-}
-
-/// Writes `SendRows` and pushes the send job on one sqlx transaction (`$n` placeholders run on both backends).
-/// The first statement is a write, so on SQLite the transaction takes the write lock at once. Returns the
-/// contact id the conversation uses (an existing contact's, when a concurrent request created it first).
-macro_rules! write_send_rows {
-    ($pool:expr, $rows:expr, $tx:ident => $push:expr) => {{
-        let rows: &SendRows<'_> = $rows;
-        let mut $tx = $pool.begin().await.map_err(sql_err)?;
-        let mut contact_id = None;
-        if let Some(c) = rows.contact {
-            sea_orm::sqlx::query(
-                "INSERT INTO contacts (id, account_id, e164, display_name, created_at, updated_at) \
-                 VALUES ($1, $2, $3, NULL, $4, $5) ON CONFLICT (account_id, e164) DO NOTHING",
-            )
-            .bind(c.id)
-            .bind(c.account_id)
-            .bind(&c.e164)
-            .bind(c.created_at)
-            .bind(c.updated_at)
-            .execute(&mut *$tx)
-            .await
-            .map_err(sql_err)?;
-            let id: Uuid = sea_orm::sqlx::query_scalar("SELECT id FROM contacts WHERE account_id = $1 AND e164 = $2")
-                .bind(c.account_id)
-                .bind(&c.e164)
-                .fetch_one(&mut *$tx)
-                .await
-                .map_err(sql_err)?;
-            contact_id = Some(id);
-        }
-        if let Some(c) = rows.conversation {
-            let r = sea_orm::sqlx::query(
-                "INSERT INTO conversations (id, account_id, channel_id, contact_id, phone_number_id, status, \
-                 substatus, assigned_user_id, enqueued_at, wrap_up_code_id, wrap_up_timed_out, created_at, \
-                 updated_at, resolved_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, $9, $10, $11, NULL)",
-            )
-            .bind(c.id)
-            .bind(c.account_id)
-            .bind(c.channel_id)
-            .bind(contact_id.unwrap_or(c.contact_id))
-            .bind(c.phone_number_id)
-            .bind(c.status.to_value())
-            .bind(c.substatus.map(|s| s.to_value()))
-            .bind(c.assigned_user_id)
-            .bind(c.wrap_up_timed_out)
-            .bind(c.created_at)
-            .bind(c.updated_at)
-            .execute(&mut *$tx)
-            .await;
-            match r {
-                Ok(_) => {}
-                // The partial unique index on unresolved conversations: a client's message opened one meanwhile.
-                Err(e) if is_unique_violation(&e) => return Err(already_open(None)),
-                Err(e) => return Err(sql_err(e)),
-            }
-        }
-        let m = rows.message;
-        sea_orm::sqlx::query(
-            "INSERT INTO messages (id, account_id, conversation_id, direction, text, provider_message_id, \
-             delivery_status, delivery_error, sender_user_id, sent_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, NULL, $6, NULL, $7, NULL, $8, $9)",
-        )
-        .bind(m.id)
-        .bind(m.account_id)
-        .bind(m.conversation_id)
-        .bind(m.direction.to_value())
-        .bind(&m.text)
-        .bind(m.delivery_status.map(|s| s.to_value()))
-        .bind(m.sender_user_id)
-        .bind(m.created_at)
-        .bind(m.updated_at)
-        .execute(&mut *$tx)
-        .await
-        .map_err(sql_err)?;
-        $push.await.map_err(|e| Error::Internal(anyhow::Error::new(e)))?;
-        $tx.commit().await.map_err(sql_err)?;
-        contact_id
-    }};
-}
-
 /// The refusal when the client already has an unresolved conversation in the channel.
 fn already_open(id: Option<Uuid>) -> Error {
     let which = id.map(|id| format!(" ({id})")).unwrap_or_default();
@@ -219,30 +134,52 @@ fn already_open(id: Option<Uuid>) -> Error {
 }
 
 impl Engine {
-    /// Stores the rows and queues their send job, atomically.
-    async fn store_with_send_job(&self, rows: &SendRows<'_>) -> Result<Option<Uuid>> {
-        let job = SendMessage { message_id: rows.message.id, attempt: 0 };
-        let args = serde_json::to_vec(&job).map_err(anyhow::Error::from)?;
-        let task = TaskBuilder::new(args).max_attempts(SendMessage::SPEC.max_attempts).build();
-        let queue = SendMessage::SPEC.queue;
-        let contact_id = match &self.jobs {
-            JobStore::Sqlite(pool) => {
-                write_send_rows!(pool, rows, tx => apalis_sqlite::queries::push_tasks(
-                    &mut *tx,
-                    queue,
-                    std::slice::from_ref(&task)
-                ))
+    /// Stores the rows and queues their send job in one transaction. A contact created meanwhile by a client's
+    /// message is reused; a conversation opened meanwhile is a conflict.
+    async fn store_with_send_job(&self, rows: &SendRows<'_>) -> Result<()> {
+        let txn = self.begin_write().await?;
+        let mut contact_id = None;
+        if let Some(c) = rows.contact {
+            contact::Entity::insert(c.clone().into_active_model())
+                .on_conflict_do_nothing_on([contact::Column::AccountId, contact::Column::E164])
+                .exec(&txn)
+                .await?;
+            let found = contact::Entity::find()
+                .filter(contact::Column::AccountId.eq(c.account_id))
+                .filter(contact::Column::E164.eq(&c.e164))
+                .one(&txn)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("contact vanished after upsert"))?;
+            contact_id = Some(found.id);
+        }
+        if let Some(c) = rows.conversation {
+            let mut am = c.clone().into_active_model();
+            if let Some(id) = contact_id {
+                am.contact_id = Set(id);
             }
-            JobStore::Postgres(pool) => {
-                write_send_rows!(pool, rows, tx => apalis_postgres::queries::push_tasks(
-                    &mut *tx,
-                    queue,
-                    vec![task]
-                ))
+            match conversation::Entity::insert(am).exec(&txn).await {
+                Ok(_) => {}
+                // The partial unique index on unresolved conversations: a client's message opened one meanwhile.
+                Err(e) if crate::error::is_unique_violation(&e, "ux_conversations_open", "conversations.") => {
+                    return Err(already_open(None));
+                }
+                Err(e) => return Err(e.into()),
             }
-        };
+            if let Some(agent) = c.assigned_user_id {
+                let offer =
+                    crate::acd::record_offer(&txn, c, agent, OfferOrigin::WriteFirst, c.created_at, None, true).await?;
+                conversation::Entity::update_many()
+                    .col_expr(conversation::Column::OfferId, Expr::value(Some(offer)))
+                    .filter(conversation::Column::Id.eq(c.id))
+                    .exec(&txn)
+                    .await?;
+            }
+        }
+        message::Entity::insert(rows.message.clone().into_active_model()).exec(&txn).await?;
+        enqueue(&txn, &SendMessage { message_id: rows.message.id, attempt: 0 }, Due::Now).await?;
+        txn.commit().await?;
         tracing::info!(message_id = %rows.message.id, conversation_id = %rows.message.conversation_id, "message queued");
-        Ok(contact_id)
+        Ok(())
     }
 
     async fn message_by_id(&self, id: Uuid) -> Result<message::Model> {
@@ -351,6 +288,12 @@ impl Engine {
             created_at: now,
             updated_at: now,
             resolved_at: None,
+            offer_id: None,
+            offer_deadline: None,
+            wrap_up_deadline: None,
+            // Writing first counts toward the agent's utilization and the channel's limit like any assignment.
+            assignment_cost: Some(ch.utilization),
+            resolution: None,
         };
         let msg = new_outbound(actor.account_id, conv.id, actor.user_id, text, now);
         let rows = SendRows {
@@ -435,7 +378,8 @@ impl Engine {
                 let wait = send_backoff(job.attempt);
                 let delay = e.retry_after().map_or(wait, |d| d.min(RETRY_AFTER_CAP).max(wait));
                 tracing::warn!(error = %e, ?delay, "provider unavailable; send retried later");
-                self.jobs.push(&SendMessage { message_id: m.id, attempt: job.attempt + 1 }, Some(delay)).await?;
+                let next = SendMessage { message_id: m.id, attempt: job.attempt + 1 };
+                enqueue(&self.db, &next, Due::After(delay)).await?;
                 Ok(())
             }
             Err(e) => {

@@ -9,10 +9,13 @@ pub mod reverify;
 pub mod runtime;
 pub mod verify;
 
-use anyhow::Context;
-use sea_orm::{DatabaseBackend, DatabaseConnection};
+use crate::Engine;
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::future::Future;
 use std::time::Duration;
 
 /// How one job type runs.
@@ -27,8 +30,81 @@ pub struct JobSpec {
     pub concurrency: usize,
 }
 
+/// A job type: its payload is the struct itself; `run` is what a worker does with it. Delivery is at least once,
+/// so every `run` is idempotent. Every job type is registered from one list (`runtime::register_all`).
 pub trait Job: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static {
     const SPEC: JobSpec;
+    fn run(&self, engine: &Engine) -> impl Future<Output = crate::Result<()>> + Send;
+}
+
+/// When a queued job is due. apalis schedules by the whole second: a time is rounded up, so a job never starts
+/// before the moment it was scheduled for (a timer that fires early must not act).
+#[derive(Debug, Clone, Copy)]
+pub enum Due {
+    Now,
+    After(Duration),
+    At(DateTime<Utc>),
+}
+
+impl Due {
+    /// The unix second the job may start at.
+    pub fn unix_seconds(self) -> i64 {
+        let at = match self {
+            Due::Now => return Utc::now().timestamp(),
+            Due::After(d) => Utc::now() + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX),
+            Due::At(t) => t,
+        };
+        let secs = at.timestamp();
+        if at.timestamp_subsec_nanos() > 0 { secs.saturating_add(1) } else { secs }
+    }
+}
+
+/// The one way to queue a job: a row in apalis' job table, written on `db`, which is the caller's transaction
+/// whenever the job belongs to a state change (so the change and its job commit together or not at all). The
+/// statement is pinned to apalis' table layout (`apalis.jobs` on PostgreSQL, `Jobs` on SQLite, as their
+/// `push_tasks` write it); the test `jobs_written_in_a_transaction_run` proves apalis runs a job written this way.
+/// With an idempotency key, a job already queued with that key (in the same queue, while its row exists) is not
+/// queued again; the result says whether this call queued it. `ON CONFLICT DO NOTHING` keeps a duplicate from
+/// aborting the caller's PostgreSQL transaction.
+pub async fn enqueue_keyed<J: Job, C: ConnectionTrait>(db: &C, job: &J, due: Due, key: Option<&str>) -> Result<bool> {
+    let args = serde_json::to_vec(job).context("encoding the job")?;
+    let id = ulid::Ulid::generate().to_string();
+    let (sql, values): (&str, Vec<sea_orm::Value>) = match db.get_database_backend() {
+        DatabaseBackend::Postgres => (
+            "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, \
+             idempotency_key) VALUES ($1, $2, $3, 'Pending', 0, $4, to_timestamp($5), 0, $6) ON CONFLICT DO NOTHING",
+            vec![
+                id.into(),
+                J::SPEC.queue.into(),
+                args.into(),
+                (J::SPEC.max_attempts as i32).into(),
+                due.unix_seconds().into(),
+                key.map(str::to_owned).into(),
+            ],
+        ),
+        _ => (
+            "INSERT INTO Jobs (job, id, job_type, status, attempts, max_attempts, run_at, priority, \
+             idempotency_key) VALUES ($1, $2, $3, 'Pending', 0, $4, $5, 0, $6) ON CONFLICT DO NOTHING",
+            vec![
+                args.into(),
+                id.into(),
+                J::SPEC.queue.into(),
+                (J::SPEC.max_attempts as i64).into(),
+                due.unix_seconds().into(),
+                key.map(str::to_owned).into(),
+            ],
+        ),
+    };
+    let r = db
+        .execute_raw(Statement::from_sql_and_values(db.get_database_backend(), sql, values))
+        .await
+        .with_context(|| format!("queueing a {} job", J::SPEC.queue))?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Queues a job on `db` (see [`enqueue_keyed`]).
+pub async fn enqueue<J: Job, C: ConnectionTrait>(db: &C, job: &J, due: Due) -> Result<()> {
+    enqueue_keyed(db, job, due, None).await.map(|_| ())
 }
 
 /// Where jobs are stored: the product's own database.
@@ -59,86 +135,6 @@ impl JobStore {
             }
             JobStore::Postgres(pool) => {
                 apalis_postgres::PostgresStorage::setup(pool).await.context("job storage setup failed")?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Queues a job, to run after `delay` (whole seconds: apalis schedules by the second).
-    pub async fn push<J: Job>(&self, job: &J, delay: Option<Duration>) -> anyhow::Result<()> {
-        let args = serde_json::to_vec(job)?;
-        let mut task = apalis::prelude::TaskBuilder::new(args).max_attempts(J::SPEC.max_attempts);
-        if let Some(d) = delay {
-            task = task.run_after(d);
-        }
-        let task = task.build();
-        match self {
-            JobStore::Sqlite(pool) => {
-                let mut conn = pool.acquire().await?;
-                apalis_sqlite::queries::push_tasks(&mut *conn, J::SPEC.queue, &[task]).await?;
-            }
-            JobStore::Postgres(pool) => {
-                let mut conn = pool.acquire().await?;
-                apalis_postgres::queries::push_tasks(&mut *conn, J::SPEC.queue, vec![task]).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Queues a job unless its queue already holds one with the same idempotency key (while that row exists);
-    /// true when this call queued it. PostgreSQL refuses the duplicate with a unique violation, SQLite drops it
-    /// silently (`ON CONFLICT DO NOTHING`), so each backend is asked in its own way.
-    pub async fn push_unique<J: Job>(&self, job: &J, key: &str) -> anyhow::Result<bool> {
-        let args = serde_json::to_vec(job)?;
-        let task =
-            apalis::prelude::TaskBuilder::new(args).max_attempts(J::SPEC.max_attempts).idempotency_key(key).build();
-        match self {
-            JobStore::Sqlite(pool) => {
-                let mut conn = pool.acquire().await?;
-                apalis_sqlite::queries::push_tasks(&mut *conn, J::SPEC.queue, &[task]).await?;
-                // Rows changed by the last statement on this connection: the one INSERT.
-                let changed: i64 = sea_orm::sqlx::query_scalar("SELECT changes()").fetch_one(&mut *conn).await?;
-                Ok(changed == 1)
-            }
-            JobStore::Postgres(pool) => {
-                let mut conn = pool.acquire().await?;
-                match apalis_postgres::queries::push_tasks(&mut *conn, J::SPEC.queue, vec![task]).await {
-                    Ok(()) => Ok(true),
-                    Err(apalis_postgres::Error::Database(sea_orm::sqlx::Error::Database(e)))
-                        if e.is_unique_violation() =>
-                    {
-                        Ok(false)
-                    }
-                    Err(e) => Err(e.into()),
-                }
-            }
-        }
-    }
-
-    /// Queues many jobs of one type at once (one statement on PostgreSQL, one transaction on SQLite), each to run
-    /// at its own unix time in seconds (`None`: now).
-    pub async fn push_many<J: Job>(&self, jobs: &[(J, Option<u64>)]) -> anyhow::Result<()> {
-        if jobs.is_empty() {
-            return Ok(());
-        }
-        let mut tasks = Vec::with_capacity(jobs.len());
-        for (job, run_at) in jobs {
-            let mut task =
-                apalis::prelude::TaskBuilder::new(serde_json::to_vec(job)?).max_attempts(J::SPEC.max_attempts);
-            if let Some(at) = run_at {
-                task = task.run_at_timestamp(*at);
-            }
-            tasks.push(task.build());
-        }
-        match self {
-            JobStore::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
-                apalis_sqlite::queries::push_tasks(&mut *tx, J::SPEC.queue, &tasks).await?;
-                tx.commit().await?;
-            }
-            JobStore::Postgres(pool) => {
-                let mut conn = pool.acquire().await?;
-                apalis_postgres::queries::push_tasks(&mut *conn, J::SPEC.queue, tasks).await?;
             }
         }
         Ok(())

@@ -16,7 +16,7 @@
 //!   run the same fan-out at once and report how many numbers were queued.
 
 use super::verify::VerifyNumber;
-use super::{Job, JobSpec};
+use super::{Due, Job, JobSpec, enqueue, enqueue_keyed};
 use crate::{Engine, Result, auth::Actor};
 use chrono::Utc;
 use entity::{Verification, channel, phone_number};
@@ -45,6 +45,9 @@ pub struct ReverifyBatch {
 impl Job for ReverifyBatch {
     const SPEC: JobSpec =
         JobSpec { queue: "reverify_batch", max_attempts: 3, timeout: Duration::from_secs(600), concurrency: 1 };
+    async fn run(&self, engine: &Engine) -> Result<()> {
+        engine.run_reverify_batch(self).await
+    }
 }
 
 /// The idempotency key of a tick's batch.
@@ -56,7 +59,7 @@ impl Engine {
     /// A schedule tick: queues the tick's batch unless another process already did. True when this call did.
     #[tracing::instrument(skip(self))]
     pub async fn queue_reverify_batch(&self, tick: i64) -> Result<bool> {
-        let queued = self.jobs.push_unique(&ReverifyBatch { tick }, &batch_key(tick)).await?;
+        let queued = enqueue_keyed(&self.db, &ReverifyBatch { tick }, Due::Now, Some(&batch_key(tick))).await?;
         if queued {
             tracing::info!("re-verification batch queued for this tick");
         } else {
@@ -112,27 +115,25 @@ impl Engine {
                 by_api_url.entry(url.as_str()).or_default().push(*id);
             }
         }
-        let now = Utc::now().timestamp().max(0) as u64;
+        let now = Utc::now();
         let mut queued = 0u64;
         for ids in by_api_url.values() {
             for (c, chunk) in ids.chunks(CHUNK).enumerate() {
+                let txn = self.begin_write().await?;
                 phone_number::Entity::update_many()
                     .col_expr(phone_number::Column::Verification, Expr::value(Verification::Pending))
                     .col_expr(phone_number::Column::VerificationError, Expr::value(Option::<String>::None))
                     .col_expr(phone_number::Column::UpdatedAt, Expr::value(Utc::now()))
                     .filter(phone_number::Column::Id.is_in(chunk.iter().copied()))
                     .filter(phone_number::Column::DeletedAt.is_null())
-                    .exec(&self.db)
+                    .exec(&txn)
                     .await?;
-                let jobs: Vec<(VerifyNumber, Option<u64>)> = chunk
-                    .iter()
-                    .enumerate()
-                    .map(|(k, id)| {
-                        let index = (c * CHUNK + k) as u64;
-                        (VerifyNumber { phone_number_id: *id, attempt: 0 }, Some(now + index / RATE_PER_API_URL))
-                    })
-                    .collect();
-                self.jobs.push_many(&jobs).await?;
+                for (k, id) in chunk.iter().enumerate() {
+                    let index = (c * CHUNK + k) as u64;
+                    let at = now + chrono::Duration::seconds((index / RATE_PER_API_URL) as i64);
+                    enqueue(&txn, &VerifyNumber { phone_number_id: *id, attempt: 0 }, Due::At(at)).await?;
+                }
+                txn.commit().await?;
                 queued += chunk.len() as u64;
             }
         }

@@ -7,6 +7,7 @@ use super::reverify::{ReverifyBatch, TICK_QUEUE};
 use super::verify::VerifyNumber;
 use super::{Job, JobStore};
 use crate::Engine;
+use crate::acd::timers::{OfferTimeout, WrapUpTimeout};
 use crate::conversations::inbound::ProcessWebhook;
 use crate::conversations::outbound::SendMessage;
 use apalis::prelude::*;
@@ -48,20 +49,11 @@ impl WorkerSettings {
     }
 }
 
-/// A job handler: runs the engine's function for the job, errors become apalis failures (retried up to the
-/// job's attempts).
-macro_rules! handler {
-    ($name:ident, $job:ty, $method:ident) => {
-        async fn $name(job: $job, engine: Data<Engine>) -> Result<(), BoxDynError> {
-            engine.$method(&job).await.map_err(|e| Box::new(e) as BoxDynError)
-        }
-    };
+/// The one handler every job type runs through: the job's own `run`; an error becomes an apalis failure (retried
+/// up to the job's attempts).
+async fn handle<J: Job>(job: J, engine: Data<Engine>) -> Result<(), BoxDynError> {
+    job.run(&engine).await.map_err(|e| Box::new(e) as BoxDynError)
 }
-
-handler!(verify_number, VerifyNumber, run_verification);
-handler!(process_webhook, ProcessWebhook, process_webhook);
-handler!(send_message, SendMessage, run_send);
-handler!(reverify_batch, ReverifyBatch, run_reverify_batch);
 
 /// The re-verification ticker: queues the tick's batch unless another process did.
 async fn reverify_tick(tick: apalis_cron::Tick, engine: Data<Engine>) -> Result<(), BoxDynError> {
@@ -69,37 +61,78 @@ async fn reverify_tick(tick: apalis_cron::Tick, engine: Data<Engine>) -> Result<
     engine.queue_reverify_batch(tick).await.map(|_| ()).map_err(|e| Box::new(e) as BoxDynError)
 }
 
-/// Every job type with its handler: the one list both backends register.
-macro_rules! with_all_jobs {
-    ($monitor:expr, $engine:expr, $storage:ident, $config:expr, $pool:expr) => {{
-        let m = $monitor;
-        let m = register!(m, $engine, $storage, $config, $pool, VerifyNumber, verify_number);
-        let m = register!(m, $engine, $storage, $config, $pool, ProcessWebhook, process_webhook);
-        let m = register!(m, $engine, $storage, $config, $pool, SendMessage, send_message);
-        let m = register!(m, $engine, $storage, $config, $pool, ReverifyBatch, reverify_batch);
-        m
-    }};
-}
-
 fn worker_name(queue: &str) -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
     format!("{queue}@{host}:{}:{}", std::process::id(), uuid::Uuid::new_v4().simple())
 }
 
-macro_rules! register {
-    ($monitor:expr, $engine:expr, $storage:ident, $config:expr, $pool:expr, $job:ty, $handler:expr) => {{
-        let engine = $engine.clone();
-        let storage =
-            $storage::<$job>::new(&$pool).with_config($config(<$job>::SPEC.queue)).poll_with_interval(POLL_INTERVAL);
-        $monitor.register(move |_restarts| {
-            WorkerBuilder::new(worker_name(<$job>::SPEC.queue))
+/// Registers job types on one storage backend.
+trait Registry: Sized {
+    fn add<J: Job>(self) -> Self;
+}
+
+/// Every job type: the one list both backends register.
+fn register_all<R: Registry>(r: R) -> R {
+    r.add::<VerifyNumber>()
+        .add::<ProcessWebhook>()
+        .add::<SendMessage>()
+        .add::<ReverifyBatch>()
+        .add::<OfferTimeout>()
+        .add::<WrapUpTimeout>()
+}
+
+struct SqliteRegistry {
+    monitor: Monitor,
+    engine: Engine,
+    pool: apalis_sqlite::SqlitePool,
+    heartbeat: Duration,
+}
+
+impl Registry for SqliteRegistry {
+    fn add<J: Job>(self) -> Self {
+        let config = apalis_sqlite::Config::default()
+            .queue(J::SPEC.queue)
+            .heartbeat_interval(self.heartbeat)
+            .missed_heartbeats(MISSED_HEARTBEATS);
+        let storage = SqliteStorage::<J>::new(&self.pool).with_config(config).poll_with_interval(POLL_INTERVAL);
+        let engine = self.engine.clone();
+        let monitor = self.monitor.register(move |_restarts| {
+            WorkerBuilder::new(worker_name(J::SPEC.queue))
                 .backend(storage.clone())
                 .data(engine.clone())
-                .concurrency(<$job>::SPEC.concurrency)
-                .layer(JobLayer::new(<$job>::SPEC.queue, <$job>::SPEC.timeout))
-                .build($handler)
-        })
-    }};
+                .concurrency(J::SPEC.concurrency)
+                .layer(JobLayer::new(J::SPEC.queue, J::SPEC.timeout))
+                .build(handle::<J>)
+        });
+        Self { monitor, ..self }
+    }
+}
+
+struct PostgresRegistry {
+    monitor: Monitor,
+    engine: Engine,
+    pool: apalis_postgres::PgPool,
+    heartbeat: Duration,
+}
+
+impl Registry for PostgresRegistry {
+    fn add<J: Job>(self) -> Self {
+        let config = apalis_postgres::Config::default()
+            .queue(J::SPEC.queue)
+            .heartbeat_interval(self.heartbeat)
+            .missed_heartbeats(MISSED_HEARTBEATS);
+        let storage = PostgresStorage::<J>::new(&self.pool).with_config(config).poll_with_interval(POLL_INTERVAL);
+        let engine = self.engine.clone();
+        let monitor = self.monitor.register(move |_restarts| {
+            WorkerBuilder::new(worker_name(J::SPEC.queue))
+                .backend(storage.clone())
+                .data(engine.clone())
+                .concurrency(J::SPEC.concurrency)
+                .layer(JobLayer::new(J::SPEC.queue, J::SPEC.timeout))
+                .build(handle::<J>)
+        });
+        Self { monitor, ..self }
+    }
 }
 
 /// `run_workers_with` the default settings (hourly re-verification, 10 s heartbeats).
@@ -125,24 +158,14 @@ pub async fn run_workers_with(
     });
     let monitor = match engine.jobs.clone() {
         JobStore::Sqlite(pool) => {
-            let config = |q: &str| {
-                apalis_sqlite::Config::default()
-                    .queue(q)
-                    .heartbeat_interval(heartbeat)
-                    .missed_heartbeats(MISSED_HEARTBEATS)
-            };
-            with_all_jobs!(monitor, engine, SqliteStorage, config, pool)
+            register_all(SqliteRegistry { monitor, engine: engine.clone(), pool, heartbeat }).monitor
         }
         JobStore::Postgres(pool) => {
-            let config = |q: &str| {
-                apalis_postgres::Config::default()
-                    .queue(q)
-                    .heartbeat_interval(heartbeat)
-                    .missed_heartbeats(MISSED_HEARTBEATS)
-            };
-            with_all_jobs!(monitor, engine, PostgresStorage, config, pool)
+            register_all(PostgresRegistry { monitor, engine: engine.clone(), pool, heartbeat }).monitor
         }
     };
+    // Deadlines whose timer job was lost (a crashed worker) still fire on time.
+    let sweeper = tokio::spawn(crate::acd::timers::sweep_forever(engine.clone()));
     let monitor = match settings.reverify_schedule {
         Some(schedule) => {
             let engine = engine.clone();
@@ -162,5 +185,6 @@ pub async fn run_workers_with(
             Ok(())
         })
         .await?;
+    sweeper.abort();
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! records VERIFIED or FAILED with a reason. Transient failures (rate limits, 5xx, timeouts) retry with
 //! exponential backoff, then end as PROVIDER_UNREACHABLE.
 
-use super::{Job, JobSpec};
+use super::{Due, Job, JobSpec, enqueue};
 use crate::provider::NumberStatus;
 use crate::{Engine, Error, Result, auth::Actor};
 use anyhow::Context;
@@ -27,6 +27,9 @@ pub struct VerifyNumber {
 impl Job for VerifyNumber {
     const SPEC: JobSpec =
         JobSpec { queue: "verify_number", max_attempts: 3, timeout: Duration::from_secs(60), concurrency: 8 };
+    async fn run(&self, engine: &Engine) -> Result<()> {
+        engine.run_verification(self).await
+    }
 }
 
 /// 1 s, 2 s, 4 s, ... capped at a minute.
@@ -48,14 +51,16 @@ impl Engine {
 
     /// Sets PENDING and queues the job (also used by the scheduled re-verification).
     pub async fn queue_verification(&self, id: Uuid) -> Result<()> {
+        let txn = self.begin_write().await?;
         phone_number::Entity::update_many()
             .col_expr(phone_number::Column::Verification, Expr::value(Verification::Pending))
             .col_expr(phone_number::Column::VerificationError, Expr::value(Option::<String>::None))
             .col_expr(phone_number::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(phone_number::Column::Id.eq(id))
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
-        self.jobs.push(&VerifyNumber { phone_number_id: id, attempt: 0 }, None).await?;
+        enqueue(&txn, &VerifyNumber { phone_number_id: id, attempt: 0 }, Due::Now).await?;
+        txn.commit().await?;
         Ok(())
     }
 
@@ -86,7 +91,7 @@ impl Engine {
                 let delay = e.retry_after().map_or(backoff(job.attempt), |d| d.max(backoff(job.attempt)));
                 tracing::warn!(error = %e, ?delay, "provider unavailable; verification retried later");
                 let next = VerifyNumber { phone_number_id: n.id, attempt: job.attempt + 1 };
-                self.jobs.push(&next, Some(delay)).await?;
+                enqueue(&self.db, &next, Due::After(delay)).await?;
                 return Ok(());
             }
             Err(e) => {

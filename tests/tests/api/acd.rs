@@ -1,0 +1,516 @@
+//! The ACD over real HTTP with real workers: agent status, distribution within utilization and limits, offers
+//! (accept, reject, timeout and their races), hold, resolve, wrap-up codes and their timeout, what supervisors
+//! do by hand, and who may do what.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::{Value, json};
+use std::time::Duration;
+use tests::provider_sim::{ProviderSim, message_event};
+use tests::{Gql, TestApp, eventually};
+
+const KEY: &str = "acd-key-0001";
+const OUR: &str = "+14155550300";
+const WAIT: Duration = Duration::from_secs(15);
+
+const CONV: &str = "query($id: ID!) { conversation(id: $id) { id status substatus assignedAgent { id }
+    offerDeadline wrapUpDeadline wrapUpTimedOut wrapUpCode { id name } queuePosition resolution enqueuedAt } }";
+const ME: &str = "{ me { id agentState { status substatus busyReason { id name } since utilization
+    conversationCount } } }";
+const ALL: &str = "query($c: ID) { conversations(channelId: $c, first: 100) { id status substatus
+    assignedAgent { id } contact { phoneNumber } } }";
+
+struct Desk {
+    app: TestApp,
+    sim: ProviderSim,
+    channel: String,
+    url: String,
+    /// `(user id, token)` of each agent, in creation order.
+    agents: Vec<(String, String)>,
+    sent: std::sync::atomic::AtomicU32,
+}
+
+fn client(i: u32) -> String {
+    format!("+4915100000{i:03}")
+}
+
+/// A channel with `n` agents on its list (signed in: BUSY / SYSTEM) and the given settings over the defaults.
+async fn desk(n: usize, settings: Value) -> Desk {
+    let app = TestApp::spawn().await;
+    let sim = ProviderSim::start().await;
+    let mut agents = Vec::new();
+    for _ in 0..n {
+        agents.push(app.user_with_token("AGENT").await);
+    }
+    let mut input = TestApp::channel_input("Support");
+    input["apiUrl"] = json!(sim.url());
+    input["agentIds"] = json!(agents.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>());
+    for (k, v) in settings.as_object().cloned().unwrap_or_default() {
+        input[k] = v;
+    }
+    let channel = app.create_channel_as(&app.admin_token, input).await;
+    app.add_number(&channel, OUR, KEY).await;
+    let url = app
+        .admin("query($id: ID!) { channel(id: $id) { webhookUrl } }", json!({ "id": channel }))
+        .await
+        .ok()
+        .str("/channel/webhookUrl")
+        .replace(tests::PUBLIC_BASE, &app.base);
+    Desk { app, sim, channel, url, agents, sent: Default::default() }
+}
+
+impl Desk {
+    fn token(&self, i: usize) -> &str {
+        &self.agents[i].1
+    }
+    fn id(&self, i: usize) -> &str {
+        &self.agents[i].0
+    }
+
+    /// A client writes; returns the conversation's id once the worker has stored it.
+    async fn write(&self, from: &str, text: &str) -> String {
+        let n = self.sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let (status, body) =
+            self.sim.post_webhook(&self.url, KEY, &message_event(&format!("wamid-{n}"), OUR, from, text)).await;
+        assert_eq!(status, 200, "{body}");
+        eventually(WAIT, "the conversation to be stored", || async {
+            let r = self.app.admin(ALL, json!({ "c": self.channel })).await;
+            r.ok().data("/conversations").as_array().unwrap().iter().find_map(|c| {
+                (c["contact"]["phoneNumber"] == json!(from) && c["status"] != json!("RESOLVED"))
+                    .then(|| c["id"].as_str().unwrap().to_owned())
+            })
+        })
+        .await
+    }
+
+    async fn conv(&self, id: &str) -> Value {
+        self.app.admin(CONV, json!({ "id": id })).await.ok().data("/conversation").clone()
+    }
+
+    /// Waits until the conversation is in `substatus` (or status, for RESOLVED / PENDING).
+    async fn until(&self, id: &str, state: &str) -> Value {
+        eventually(WAIT, &format!("conversation {id} to be {state}"), || async {
+            let c = self.conv(id).await;
+            (c["substatus"] == json!(state) || c["status"] == json!(state)).then_some(c)
+        })
+        .await
+    }
+
+    async fn status(&self, token: &str, status: &str) -> Gql {
+        self.app
+            .gql(
+                Some(token),
+                "mutation($s: AgentStatus!) { setMyStatus(status: $s) { status substatus } }",
+                json!({ "s": status }),
+            )
+            .await
+    }
+
+    async fn online(&self, i: usize) {
+        self.status(self.token(i), "ONLINE").await.ok();
+    }
+
+    async fn act(&self, token: &str, mutation: &str, id: &str) -> Gql {
+        let q =
+            format!("mutation($id: ID!) {{ {mutation}(id: $id) {{ id status substatus assignedAgent {{ id }} }} }}");
+        self.app.gql(Some(token), &q, json!({ "id": id })).await
+    }
+
+    async fn me(&self, token: &str) -> Value {
+        self.app.gql(Some(token), ME, json!({})).await.ok().data("/me/agentState").clone()
+    }
+
+    async fn code_id(&self, name: &str) -> String {
+        let r = self
+            .app
+            .admin("query($id: ID!) { channel(id: $id) { wrapUpCodes { id name } } }", json!({ "id": self.channel }))
+            .await;
+        r.ok().data("/channel/wrapUpCodes").as_array().unwrap().iter().find(|c| c["name"] == json!(name)).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn set_code(&self, token: &str, conv: &str, code: &str) -> Gql {
+        self.app
+            .gql(
+                Some(token),
+                "mutation($c: ID!, $w: ID!) { setWrapUpCode(conversationId: $c, wrapUpCodeId: $w) {
+                    id status wrapUpCode { name } resolution wrapUpTimedOut } }",
+                json!({ "c": conv, "w": code }),
+            )
+            .await
+    }
+}
+
+fn reason(r: &Gql) -> String {
+    r.errors().first().and_then(|e| e.pointer("/extensions/reason")).and_then(Value::as_str).unwrap_or("").to_owned()
+}
+
+#[tokio::test]
+async fn sign_in_makes_agents_busy_and_they_choose_online() {
+    let d = desk(1, json!({})).await;
+    let s = d.me(d.token(0)).await;
+    assert_eq!((s["status"].as_str(), s["substatus"].as_str()), (Some("BUSY"), Some("SYSTEM")));
+    let r = d.status(d.token(0), "OFFLINE").await;
+    assert_eq!(r.code(), "BAD_USER_INPUT", "OFFLINE is never chosen by hand");
+    d.online(0).await;
+    let s = d.me(d.token(0)).await;
+    assert_eq!((s["status"].as_str(), s["substatus"].as_str()), (Some("ONLINE"), Some("IDLE")));
+
+    // A busy reason of the account.
+    let r = d.app.admin("mutation { createBusyReason(name: \"Lunch\") { id name archived } }", json!({})).await;
+    let lunch = r.ok().str("/createBusyReason/id");
+    let r = d
+        .app
+        .gql(
+            Some(d.token(0)),
+            "mutation($r: ID) { setMyStatus(status: BUSY, busyReasonId: $r) { status substatus busyReason { name } } }",
+            json!({ "r": lunch }),
+        )
+        .await;
+    assert_eq!(r.ok().data("/setMyStatus/substatus"), &json!("BUSY_REASON"));
+    assert_eq!(r.data("/setMyStatus/busyReason/name"), &json!("Lunch"));
+    // Agents cannot manage reasons; a duplicate name is refused; an archived reason cannot be chosen.
+    let r = d.app.gql(Some(d.token(0)), "mutation { createBusyReason(name: \"Nap\") { id } }", json!({})).await;
+    assert_eq!(r.code(), "FORBIDDEN");
+    let r = d.app.admin("mutation { createBusyReason(name: \" lunch \") { id } }", json!({})).await;
+    assert_eq!(r.input_errors(), vec![("name".to_owned(), "TAKEN".to_owned())]);
+    d.app.admin("mutation($id: ID!) { archiveBusyReason(id: $id) { archived } }", json!({ "id": lunch })).await.ok();
+    let r = d
+        .app
+        .gql(
+            Some(d.token(0)),
+            "mutation($r: ID) { setMyStatus(status: BUSY, busyReasonId: $r) { status } }",
+            json!({ "r": lunch }),
+        )
+        .await;
+    assert_eq!(r.input_errors(), vec![("busyReasonId".to_owned(), "ARCHIVED".to_owned())]);
+
+    // Signing out of the last token: OFFLINE.
+    d.app.gql(Some(d.token(0)), "mutation { logout }", json!({})).await.ok();
+    let r = d.app.admin("query($id: ID!) { user(id: $id) { agentState { status } } }", json!({ "id": d.id(0) })).await;
+    assert_eq!(r.ok().data("/user/agentState/status"), &json!("OFFLINE"));
+}
+
+#[tokio::test]
+async fn an_offer_is_accepted_resolved_and_wrapped_up() {
+    let d = desk(2, json!({ "utilization": 25, "alertingTimeout": 30 })).await;
+    d.online(0).await;
+    let conv = d.write(&client(1), "Hello").await;
+    let c = d.until(&conv, "ALERTING").await;
+    assert_eq!(c["assignedAgent"]["id"], json!(d.id(0)));
+    assert!(c["offerDeadline"].is_string());
+    assert_eq!(d.me(d.token(0)).await["utilization"], json!(25), "an offer counts toward utilization");
+
+    // Another agent cannot accept it (they cannot even see it).
+    assert_eq!(d.act(d.token(1), "acceptConversation", &conv).await.code(), "NOT_FOUND");
+    let r = d.act(d.token(0), "acceptConversation", &conv).await;
+    assert_eq!(r.ok().data("/acceptConversation/substatus"), &json!("INTERACTING"));
+    // A desktop retrying its accept gets the same answer.
+    let again = d.act(d.token(0), "acceptConversation", &conv).await;
+    assert_eq!(again.ok().data("/acceptConversation"), r.data("/acceptConversation"));
+    assert_eq!(d.me(d.token(0)).await["substatus"], json!("INTERACTING"));
+
+    // Hold and resume; rejecting an accepted conversation is refused.
+    assert_eq!(
+        d.act(d.token(0), "holdConversation", &conv).await.ok().data("/holdConversation/substatus"),
+        &json!("HOLD")
+    );
+    assert_eq!(d.me(d.token(0)).await["utilization"], json!(25), "HOLD still counts");
+    assert_eq!(d.act(d.token(0), "holdConversation", &conv).await.code(), "CONFLICT");
+    let r = d.act(d.token(0), "resumeConversation", &conv).await;
+    assert_eq!(r.ok().data("/resumeConversation/substatus"), &json!("INTERACTING"));
+    assert_eq!(d.act(d.token(0), "rejectConversation", &conv).await.code(), "CONFLICT");
+
+    // Resolve: the channel has codes, so after-call work with a deadline.
+    let r = d.act(d.token(0), "resolveConversation", &conv).await;
+    assert_eq!(r.ok().data("/resolveConversation/substatus"), &json!("AFTER_CALL_WORK"));
+    let c = d.conv(&conv).await;
+    assert!(c["wrapUpDeadline"].is_string());
+    assert_eq!(d.me(d.token(0)).await["utilization"], json!(25), "after-call work still counts");
+    // A client writing now brings it back to the agent.
+    d.write(&client(1), "One more thing").await;
+    d.until(&conv, "INTERACTING").await;
+    assert!(d.conv(&conv).await["wrapUpDeadline"].is_null());
+    d.act(d.token(0), "resolveConversation", &conv).await.ok();
+
+    // A code of another channel, or none at all, is refused; the right one resolves it.
+    let r = d.set_code(d.token(0), &conv, &uuid::Uuid::new_v4().to_string()).await;
+    assert_eq!(r.input_errors(), vec![("wrapUpCodeId".to_owned(), "NOT_FOUND".to_owned())]);
+    let sold = d.code_id("Sold").await;
+    let r = d.set_code(d.token(0), &conv, &sold).await;
+    assert_eq!(r.ok().data("/setWrapUpCode/status"), &json!("RESOLVED"));
+    assert_eq!(r.data("/setWrapUpCode/wrapUpCode/name"), &json!("Sold"));
+    assert_eq!(r.data("/setWrapUpCode/resolution"), &json!("WRAP_UP_CODE"));
+    let s = d.me(d.token(0)).await;
+    assert_eq!((s["utilization"].clone(), s["substatus"].clone()), (json!(0), json!("IDLE")));
+    d.app.drain_jobs().await;
+}
+
+#[tokio::test]
+async fn without_codes_resolve_is_final_and_auto_answer_skips_alerting() {
+    let d = desk(1, json!({ "autoAnswer": true, "alertingTimeout": null, "wrapUpCodes": [] })).await;
+    d.online(0).await;
+    let conv = d.write(&client(1), "Hi").await;
+    let c = d.until(&conv, "INTERACTING").await;
+    assert_eq!(c["assignedAgent"]["id"], json!(d.id(0)));
+    assert!(c["offerDeadline"].is_null());
+    let r = d.act(d.token(0), "resolveConversation", &conv).await;
+    assert_eq!(r.ok().data("/resolveConversation/status"), &json!("RESOLVED"));
+    assert_eq!(d.conv(&conv).await["resolution"], json!("AGENT"));
+}
+
+#[tokio::test]
+async fn reject_requeues_in_place_and_excludes_until_everyone_said_no() {
+    let d = desk(2, json!({ "alertingTimeout": 60 })).await;
+    d.online(0).await;
+    let first = d.write(&client(1), "First").await;
+    d.until(&first, "ALERTING").await;
+    let enqueued = d.conv(&first).await["enqueuedAt"].clone();
+    let r = d.act(d.token(0), "rejectConversation", &first).await;
+    assert_eq!(r.ok().data("/rejectConversation/substatus"), &json!("IN_QUEUE"));
+    // The agent stays ONLINE and is not offered it again in this stint; nobody else is online: it waits.
+    assert_eq!(d.me(d.token(0)).await["status"], json!("ONLINE"));
+    let c = d.conv(&first).await;
+    assert_eq!((c["substatus"].clone(), c["enqueuedAt"].clone()), (json!("IN_QUEUE"), enqueued.clone()));
+    assert_eq!(c["queuePosition"], json!(1));
+    // A later conversation is not blocked behind it.
+    let second = d.write(&client(2), "Second").await;
+    let c = d.until(&second, "ALERTING").await;
+    assert_eq!(c["assignedAgent"]["id"], json!(d.id(0)));
+    // Accepting the rejected one now is refused as withdrawn.
+    assert_eq!(reason(&d.act(d.token(0), "acceptConversation", &first).await), "OFFER_WITHDRAWN");
+
+    // The other agent comes online: the rejected conversation, first in the queue, goes to them.
+    d.online(1).await;
+    let c = d.until(&first, "ALERTING").await;
+    assert_eq!(c["assignedAgent"]["id"], json!(d.id(1)));
+    // They reject too: everyone on the list excluded it, so it is offered round again.
+    d.act(d.token(1), "rejectConversation", &first).await.ok();
+    let c = d.until(&first, "ALERTING").await;
+    assert_eq!(c["enqueuedAt"], enqueued, "a requeued conversation keeps its place");
+    d.app.drain_jobs().await;
+}
+
+#[tokio::test]
+async fn an_unanswered_offer_times_out_and_the_agent_is_not_responding() {
+    let d = desk(2, json!({ "alertingTimeout": 5 })).await;
+    d.online(0).await;
+    let conv = d.write(&client(1), "Hello?").await;
+    let c = d.until(&conv, "ALERTING").await;
+    let deadline: chrono::DateTime<chrono::Utc> = c["offerDeadline"].as_str().unwrap().parse().unwrap();
+    // Nobody answers: back to the queue, and the agent is BUSY / NOT_RESPONDING.
+    d.until(&conv, "IN_QUEUE").await;
+    let late = chrono::Utc::now() - deadline;
+    assert!(late >= chrono::Duration::zero(), "requeued before the deadline");
+    println!("requeued {} ms after the deadline", late.num_milliseconds());
+    let s = d.me(d.token(0)).await;
+    assert_eq!((s["status"].as_str(), s["substatus"].as_str()), (Some("BUSY"), Some("NOT_RESPONDING")));
+    assert_eq!(s["conversationCount"], json!(0));
+    // The late accept is refused with the reason.
+    let r = d.act(d.token(0), "acceptConversation", &conv).await;
+    assert_eq!((r.code(), reason(&r)), ("CONFLICT".to_owned(), "OFFER_EXPIRED".to_owned()));
+    // The next online agent gets it; the first is not offered it again until they are ONLINE and it returns.
+    d.online(1).await;
+    let c = d.until(&conv, "ALERTING").await;
+    assert_eq!(c["assignedAgent"]["id"], json!(d.id(1)));
+    d.act(d.token(1), "acceptConversation", &conv).await.ok();
+    d.app.drain_jobs().await;
+}
+
+#[tokio::test]
+async fn a_busy_agent_keeps_their_reason_when_an_offer_times_out() {
+    let d = desk(1, json!({ "alertingTimeout": 5 })).await;
+    d.online(0).await;
+    let conv = d.write(&client(1), "Hello?").await;
+    d.until(&conv, "ALERTING").await;
+    d.status(d.token(0), "BUSY").await.ok();
+    d.until(&conv, "IN_QUEUE").await;
+    let s = d.me(d.token(0)).await;
+    assert_eq!((s["status"].as_str(), s["substatus"].as_str()), (Some("BUSY"), Some("SYSTEM")));
+}
+
+#[tokio::test]
+async fn utilization_and_limits_bound_distribution() {
+    // 50 % each: at most 2 whatever the limit.
+    let d = desk(1, json!({ "utilization": 50, "autoAssignmentLimit": 4 })).await;
+    for i in 0..4 {
+        d.write(&client(i), "hi").await;
+    }
+    d.online(0).await;
+    let s = eventually(WAIT, "two offers", || async {
+        let s = d.me(d.token(0)).await;
+        (s["conversationCount"] == json!(2)).then_some(s)
+    })
+    .await;
+    assert_eq!(s["utilization"], json!(100));
+    d.app.drain_jobs().await;
+    assert_eq!(d.me(d.token(0)).await["conversationCount"], json!(2), "never above 100");
+
+    // 0 % with a limit of 2: the limit still holds; raising it distributes more at once.
+    let d = desk(1, json!({ "utilization": 0, "autoAssignmentLimit": 2 })).await;
+    let mut convs = Vec::new();
+    for i in 0..4 {
+        convs.push(d.write(&client(i), "hi").await);
+    }
+    d.online(0).await;
+    eventually(WAIT, "two offers", || async {
+        (d.me(d.token(0)).await["conversationCount"] == json!(2)).then_some(())
+    })
+    .await;
+    d.app.drain_jobs().await;
+    assert_eq!(d.me(d.token(0)).await["conversationCount"], json!(2));
+    // The two oldest were offered, in queue order.
+    assert_eq!(d.conv(&convs[0]).await["substatus"], json!("ALERTING"));
+    assert_eq!(d.conv(&convs[1]).await["substatus"], json!("ALERTING"));
+    assert_eq!(d.conv(&convs[2]).await["queuePosition"], json!(1));
+    let r = d
+        .app
+        .admin(
+            "mutation($id: ID!) { updateChannel(id: $id, input: { autoAssignmentLimit: 3 }) { autoAssignmentLimit } }",
+            json!({ "id": d.channel }),
+        )
+        .await;
+    r.ok();
+    d.until(&convs[2], "ALERTING").await;
+    assert_eq!(d.conv(&convs[3]).await["substatus"], json!("IN_QUEUE"));
+}
+
+#[tokio::test]
+async fn going_offline_or_leaving_the_list_withdraws_offers() {
+    let d = desk(2, json!({ "alertingTimeout": 60 })).await;
+    d.online(0).await;
+    let conv = d.write(&client(1), "Hi").await;
+    d.until(&conv, "ALERTING").await;
+    d.app.gql(Some(d.token(0)), "mutation { logout }", json!({})).await.ok();
+    let c = d.until(&conv, "IN_QUEUE").await;
+    assert!(c["assignedAgent"].is_null());
+
+    d.online(1).await;
+    let c = d.until(&conv, "ALERTING").await;
+    assert_eq!(c["assignedAgent"]["id"], json!(d.id(1)));
+    let r = d
+        .app
+        .admin(
+            "mutation($c: ID!, $u: ID!) { removeChannelAgent(channelId: $c, userId: $u) }",
+            json!({ "c": d.channel, "u": d.id(1) }),
+        )
+        .await;
+    r.ok();
+    d.until(&conv, "IN_QUEUE").await;
+    assert_eq!(reason(&d.act(d.token(1), "acceptConversation", &conv).await), "OFFER_WITHDRAWN");
+}
+
+#[tokio::test]
+async fn supervisors_assign_transfer_requeue_and_hand_off() {
+    let d = desk(2, json!({ "utilization": 100, "autoAssignmentLimit": 1, "alertingTimeout": 60 })).await;
+    let (sup_id, sup) = d.app.user_with_token("SUPERVISOR").await;
+    let a = d.write(&client(1), "A").await;
+    let b = d.write(&client(2), "B").await;
+    // Agents cannot; an offline assignee is refused; the supervisor can, beyond utilization and limit.
+    let assign =
+        "mutation($id: ID!, $u: ID!) { assignConversation(id: $id, userId: $u) { substatus assignedAgent { id } } }";
+    let r = d.app.gql(Some(d.token(0)), assign, json!({ "id": a, "u": d.id(0) })).await;
+    assert_eq!(r.code(), "FORBIDDEN");
+    d.app.gql(Some(d.token(0)), "mutation { logout }", json!({})).await.ok();
+    let r = d.app.gql(Some(&sup), assign, json!({ "id": a, "u": d.id(0) })).await;
+    assert_eq!(r.input_errors(), vec![("userId".to_owned(), "OFFLINE".to_owned())]);
+    // Agent 1 is BUSY (signed in): manual assignment still works, twice, above 100 %.
+    for conv in [&a, &b] {
+        let r = d.app.gql(Some(&sup), assign, json!({ "id": conv, "u": d.id(1) })).await;
+        assert_eq!(r.ok().data("/assignConversation/substatus"), &json!("INTERACTING"));
+    }
+    let s = d.me(d.token(1)).await;
+    assert_eq!((s["utilization"].clone(), s["conversationCount"].clone()), (json!(200), json!(2)));
+    // The agent sees them although they could not have been distributed to them.
+    let r = d.app.gql(Some(d.token(1)), "{ conversations { id } }", json!({})).await;
+    assert_eq!(r.ok().data("/conversations").as_array().unwrap().len(), 2);
+
+    // Transfer to the supervisor (who is signed in), then requeue.
+    let transfer =
+        "mutation($id: ID!, $u: ID!) { transferConversation(id: $id, userId: $u) { substatus assignedAgent { id } } }";
+    let r = d.app.gql(Some(&sup), transfer, json!({ "id": a, "u": sup_id })).await;
+    assert_eq!(r.ok().data("/transferConversation/assignedAgent/id"), &json!(sup_id));
+    assert_eq!(d.me(d.token(1)).await["conversationCount"], json!(1));
+    let r = d.act(&sup, "requeueConversation", &a).await;
+    assert_eq!(r.ok().data("/requeueConversation/substatus"), &json!("IN_QUEUE"));
+    let r =
+        d.app.admin("query($c: ID!) { queue(channelId: $c) { id queuePosition } }", json!({ "c": d.channel })).await;
+    assert_eq!(r.ok().data("/queue"), &json!([{ "id": a, "queuePosition": 1 }]));
+    // Another account sees none of it.
+    let other = d.app.other_account().await;
+    assert_eq!(d.act(&other, "requeueConversation", &b).await.code(), "NOT_FOUND");
+    let r = d.app.gql(Some(&other), assign, json!({ "id": b, "u": d.id(1) })).await;
+    assert_eq!(r.code(), "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn a_chatbot_conversation_is_handed_off_to_the_queue() {
+    let app_bot = desk(1, json!({})).await;
+    let bot = app_bot
+        .app
+        .admin("mutation { createChatbot(input: {name: \"Greeter\"}) { id } }", json!({}))
+        .await
+        .ok()
+        .str("/createChatbot/id");
+    app_bot
+        .app
+        .admin(
+            "mutation($id: ID!, $b: ID) { updateChannel(id: $id, input: { chatbotId: $b }) { id } }",
+            json!({ "id": app_bot.channel, "b": bot }),
+        )
+        .await
+        .ok();
+    app_bot.online(0).await;
+    let conv = app_bot.write(&client(1), "Hi bot").await;
+    assert_eq!(app_bot.conv(&conv).await["status"], json!("PENDING"));
+    assert_eq!(app_bot.act(app_bot.token(0), "handOffConversation", &conv).await.code(), "FORBIDDEN");
+    let r = app_bot.act(&app_bot.app.admin_token, "handOffConversation", &conv).await;
+    r.ok();
+    let c = app_bot.until(&conv, "ALERTING").await;
+    assert_eq!(c["assignedAgent"]["id"], json!(app_bot.id(0)));
+}
+
+#[tokio::test]
+async fn the_wrap_up_timeout_resolves_without_a_code() {
+    let d = desk(1, json!({ "autoAnswer": true, "alertingTimeout": null, "wrapUpTimeout": 1 })).await;
+    d.online(0).await;
+    let conv = d.write(&client(1), "Hi").await;
+    d.until(&conv, "INTERACTING").await;
+    d.act(d.token(0), "resolveConversation", &conv).await.ok();
+    let c = d.until(&conv, "RESOLVED").await;
+    assert_eq!((c["wrapUpTimedOut"].clone(), c["resolution"].clone()), (json!(true), json!("WRAP_UP_TIMEOUT")));
+    let sold = d.code_id("Sold").await;
+    let r = d.set_code(d.token(0), &conv, &sold).await;
+    assert_eq!((r.code(), reason(&r)), ("CONFLICT".to_owned(), "WRAP_UP_EXPIRED".to_owned()));
+    assert_eq!(d.me(d.token(0)).await["utilization"], json!(0));
+    d.app.drain_jobs().await;
+}
+
+#[tokio::test]
+async fn deleting_a_channel_resolves_what_waits() {
+    let d = desk(1, json!({ "alertingTimeout": 60 })).await;
+    let waiting = d.write(&client(1), "Anyone?").await;
+    d.app.admin("mutation($id: ID!) { deleteChannel(id: $id) { id } }", json!({ "id": d.channel })).await.ok();
+    let c = d.conv(&waiting).await;
+    assert_eq!((c["status"].clone(), c["resolution"].clone()), (json!("RESOLVED"), json!("CHANNEL_DELETED")));
+}
+
+#[tokio::test]
+async fn jobs_written_in_a_transaction_run() {
+    use sea_orm::TransactionTrait;
+    let app = TestApp::spawn().await;
+    let txn = app.engine.db.begin().await.unwrap();
+    // A send job for a message that does not exist: apalis must pick it up and run it to Done.
+    let job = worker::conversations::outbound::SendMessage { message_id: uuid::Uuid::new_v4(), attempt: 0 };
+    worker::jobs::enqueue(&txn, &job, worker::jobs::Due::Now).await.unwrap();
+    txn.commit().await.unwrap();
+    app.drain_jobs().await;
+    // And a rolled-back job never existed.
+    let before = app.jobs_due().await;
+    let txn = app.engine.db.begin().await.unwrap();
+    worker::jobs::enqueue(&txn, &job, worker::jobs::Due::Now).await.unwrap();
+    txn.rollback().await.unwrap();
+    assert_eq!(app.jobs_due().await, before);
+}
