@@ -147,7 +147,7 @@ pub async fn sweep_forever(engine: Engine) {
         if let Err(e) = engine.sweep_deadlines().await {
             tracing::warn!(error = ?e, "deadline sweep failed; next pass retries");
         }
-        if pass % REDISTRIBUTE_EVERY == 0
+        if pass.is_multiple_of(REDISTRIBUTE_EVERY)
             && let Err(e) = engine.sweep_queues().await
         {
             tracing::warn!(error = ?e, "queue sweep failed; next pass retries");
