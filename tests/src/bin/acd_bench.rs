@@ -163,13 +163,18 @@ async fn count(app: &TestApp, ch: Uuid, sub: ConversationSubstatus) -> anyhow::R
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
+    }
     let app = TestApp::spawn_with(false).await;
     let backend = format!("{:?}", app.db.backend);
     let account: Uuid = app.account_id.parse()?;
     let sim = tests::provider_sim::ProviderSim::start().await;
 
     // 1. Offer latency.
-    let (ch1, ch1_id) = channel(&app, "Latency", json!({ "utilization": 0, "autoAssignmentLimit": 1000 })).await;
+    let (ch1, ch1_id) =
+        channel(&app, "Latency", json!({ "utilization": 0, "autoAssignmentLimit": 1000, "alertingTimeout": 3600 }))
+            .await;
     app.add_number(&ch1, OUR, KEY).await;
     agents(&app, account, ch1_id, 1, AgentStatus::Online).await?;
     let url = app

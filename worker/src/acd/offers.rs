@@ -177,25 +177,59 @@ impl Engine {
             Some(d) if d > now => return Ok(Expiry::NotYet(d)),
             _ => {}
         }
-        if !requeue(&txn, &conv, OfferOutcome::Expired, now).await? {
+        if !expire(&txn, &conv, now).await? {
             return Ok(Expiry::Gone);
         }
-        if let Some(agent) = conv.assigned_user_id {
-            agent_state::Entity::update_many()
-                .col_expr(agent_state::Column::Status, Expr::value(AgentStatus::Busy))
-                .col_expr(agent_state::Column::BusyKind, Expr::value(Some(BusyKind::NotResponding)))
-                .col_expr(agent_state::Column::BusyReasonId, Expr::value(Option::<Uuid>::None))
-                .col_expr(agent_state::Column::Since, Expr::value(now))
-                .filter(agent_state::Column::UserId.eq(agent))
-                .filter(agent_state::Column::Status.eq(AgentStatus::Online))
-                .exec(&txn)
-                .await?;
-        }
         txn.commit().await?;
-        tracing::info!(%conversation_id, "offer timed out; conversation requeued");
         self.redistribute(conv.account_id).await;
         Ok(Expiry::Expired)
     }
+
+    /// Every offer of the account whose deadline has passed, in one transaction, then one distribution (the
+    /// sweeper's path: deadlines often pass together, and one distribution serves them all). Returns how many.
+    pub async fn expire_due_offers(&self, account_id: Uuid) -> Result<usize> {
+        let txn = self.begin_write().await?;
+        lock_account(&txn, account_id).await?;
+        let now = db_now(&txn).await?;
+        let due = conversation::Entity::find()
+            .filter(conversation::Column::AccountId.eq(account_id))
+            .filter(conversation::Column::Substatus.eq(ConversationSubstatus::Alerting))
+            .filter(conversation::Column::OfferDeadline.lte(now))
+            .all(&txn)
+            .await?;
+        let mut n = 0;
+        for conv in &due {
+            if expire(&txn, conv, now).await? {
+                n += 1;
+            }
+        }
+        txn.commit().await?;
+        if n > 0 {
+            self.redistribute(account_id).await;
+        }
+        Ok(n)
+    }
+}
+
+/// The timeout itself: back to the queue at the original position, the agent excluded from it and BUSY /
+/// NOT_RESPONDING (an agent who already chose BUSY keeps their status). Conditional on `conv`.
+async fn expire<C: ConnectionTrait>(db: &C, conv: &conversation::Model, now: DateTime<Utc>) -> Result<bool> {
+    if !requeue(db, conv, OfferOutcome::Expired, now).await? {
+        return Ok(false);
+    }
+    if let Some(agent) = conv.assigned_user_id {
+        agent_state::Entity::update_many()
+            .col_expr(agent_state::Column::Status, Expr::value(AgentStatus::Busy))
+            .col_expr(agent_state::Column::BusyKind, Expr::value(Some(BusyKind::NotResponding)))
+            .col_expr(agent_state::Column::BusyReasonId, Expr::value(Option::<Uuid>::None))
+            .col_expr(agent_state::Column::Since, Expr::value(now))
+            .filter(agent_state::Column::UserId.eq(agent))
+            .filter(agent_state::Column::Status.eq(AgentStatus::Online))
+            .exec(db)
+            .await?;
+    }
+    tracing::info!(conversation_id = %conv.id, "offer timed out; conversation requeued");
+    Ok(true)
 }
 
 /// Withdraws every ringing offer matching `filter` (an agent went OFFLINE, left a channel's list, was

@@ -65,23 +65,18 @@ impl Engine {
     /// One pass of the sweeper: every passed alerting and wrap-up deadline is acted on. Returns how many.
     pub async fn sweep_deadlines(&self) -> Result<usize> {
         let now = db_now(&self.db).await?;
-        let offers: Vec<(Uuid, Option<Uuid>)> = conversation::Entity::find()
+        let accounts: Vec<Uuid> = conversation::Entity::find()
             .select_only()
-            .column(conversation::Column::Id)
-            .column(conversation::Column::OfferId)
+            .column(conversation::Column::AccountId)
+            .distinct()
             .filter(conversation::Column::OfferDeadline.lte(now))
             .filter(conversation::Column::Substatus.eq(ConversationSubstatus::Alerting))
-            .limit(SWEEP_BATCH)
             .into_tuple()
             .all(&self.db)
             .await?;
         let mut n = 0;
-        for (id, offer) in offers {
-            if let Some(offer) = offer
-                && self.expire_offer(id, offer).await? == Expiry::Expired
-            {
-                n += 1;
-            }
+        for account in accounts {
+            n += self.expire_due_offers(account).await?;
         }
         let wrap_ups: Vec<(Uuid, Option<DateTime<Utc>>)> = conversation::Entity::find()
             .select_only()
