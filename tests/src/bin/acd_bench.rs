@@ -41,6 +41,7 @@ struct Args {
 }
 
 const OUR: &str = "+14155550900";
+type Stamp = Option<DateTime<Utc>>;
 const KEY: &str = "bench-key-0900";
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
@@ -266,7 +267,7 @@ async fn main() -> anyhow::Result<()> {
         anyhow::ensure!(started.elapsed() < Duration::from_secs(120), "only {expired} of {offered} offers expired");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let rows: Vec<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = conversation_offer::Entity::find()
+    let rows: Vec<(Stamp, Stamp)> = conversation_offer::Entity::find()
         .select_only()
         .column(conversation_offer::Column::Deadline)
         .column(conversation_offer::Column::EndedAt)
