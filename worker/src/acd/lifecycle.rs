@@ -107,9 +107,7 @@ impl Engine {
     }
 
     async fn move_held(&self, actor: &Actor, id: Uuid, from: Sub, to: Sub) -> Result<conversation::Model> {
-        let txn = self.begin_write().await?;
-        lock_account(&txn, actor.account_id).await?;
-        let now = db_now(&txn).await?;
+        let (txn, now) = self.begin_acd(actor.account_id).await?;
         let conv = worked_by(&txn, actor, id).await?;
         if conv.status != ConversationStatus::Open || conv.substatus != Some(from) {
             return Err(wrong_state(&conv, &format!("{from:?}")));
@@ -126,9 +124,7 @@ impl Engine {
     /// after-call work whose channel has no active code left finishes it without a code.
     #[tracing::instrument(skip(self, actor), fields(user_id = %actor.user_id))]
     pub async fn resolve_conversation(&self, actor: &Actor, id: Uuid) -> Result<conversation::Model> {
-        let txn = self.begin_write().await?;
-        lock_account(&txn, actor.account_id).await?;
-        let now = db_now(&txn).await?;
+        let (txn, now) = self.begin_acd(actor.account_id).await?;
         let conv = worked_by(&txn, actor, id).await?;
         let codes = active_codes(&txn, conv.channel_id).await?;
         match (conv.status, conv.substatus) {
@@ -174,9 +170,7 @@ impl Engine {
     /// before the wrap-up deadline.
     #[tracing::instrument(skip(self, actor), fields(user_id = %actor.user_id))]
     pub async fn set_wrap_up_code(&self, actor: &Actor, id: Uuid, code_id: Uuid) -> Result<conversation::Model> {
-        let txn = self.begin_write().await?;
-        lock_account(&txn, actor.account_id).await?;
-        let now = db_now(&txn).await?;
+        let (txn, now) = self.begin_acd(actor.account_id).await?;
         let conv = worked_by(&txn, actor, id).await?;
         let code = wrap_up_code::Entity::find_by_id(code_id)
             .filter(wrap_up_code::Column::ChannelId.eq(conv.channel_id))
@@ -224,9 +218,7 @@ impl Engine {
         deadline: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>> {
         let Some(c) = conversation::Entity::find_by_id(conversation_id).one(&self.db).await? else { return Ok(None) };
-        let txn = self.begin_write().await?;
-        lock_account(&txn, c.account_id).await?;
-        let now = db_now(&txn).await?;
+        let (txn, now) = self.begin_acd(c.account_id).await?;
         let Some(conv) = conversation::Entity::find_by_id(conversation_id).one(&txn).await? else { return Ok(None) };
         if conv.substatus != Some(Sub::AfterCallWork) || conv.wrap_up_deadline != Some(deadline) {
             return Ok(None);
@@ -275,9 +267,7 @@ impl Engine {
     #[tracing::instrument(skip(self, actor), fields(user_id = %actor.user_id))]
     async fn give(&self, actor: &Actor, id: Uuid, to: Uuid, origin: OfferOrigin) -> Result<conversation::Model> {
         actor.require_staff()?;
-        let txn = self.begin_write().await?;
-        lock_account(&txn, actor.account_id).await?;
-        let now = db_now(&txn).await?;
+        let (txn, now) = self.begin_acd(actor.account_id).await?;
         let conv = conversation_in_account(&txn, actor, id).await?;
         let u = self.assignee(&txn, actor, to).await?;
         let allowed = match origin {
@@ -327,9 +317,7 @@ impl Engine {
     /// queue at its original position.
     pub async fn requeue_conversation(&self, actor: &Actor, id: Uuid) -> Result<conversation::Model> {
         actor.require_staff()?;
-        let txn = self.begin_write().await?;
-        lock_account(&txn, actor.account_id).await?;
-        let now = db_now(&txn).await?;
+        let (txn, now) = self.begin_acd(actor.account_id).await?;
         let conv = conversation_in_account(&txn, actor, id).await?;
         if conv.status != ConversationStatus::Open
             || !matches!(conv.substatus, Some(Sub::Alerting | Sub::Interacting | Sub::Hold))
@@ -348,9 +336,7 @@ impl Engine {
     /// from now.
     pub async fn hand_off_conversation(&self, actor: &Actor, id: Uuid) -> Result<conversation::Model> {
         actor.require_staff()?;
-        let txn = self.begin_write().await?;
-        lock_account(&txn, actor.account_id).await?;
-        let now = db_now(&txn).await?;
+        let (txn, now) = self.begin_acd(actor.account_id).await?;
         let conv = conversation_in_account(&txn, actor, id).await?;
         if conv.status != ConversationStatus::Pending {
             return Err(wrong_state(&conv, "PENDING"));

@@ -159,6 +159,14 @@ pub(crate) fn same_assignment(conv: &conversation::Model) -> sea_orm::Condition 
 }
 
 impl Engine {
+    /// Begins an ACD transition: a write transaction holding the account's ACD lock, and the database's time.
+    pub(crate) async fn begin_acd(&self, account_id: Uuid) -> Result<(sea_orm::DatabaseTransaction, DateTime<Utc>)> {
+        let txn = self.begin_write().await?;
+        lock_account(&txn, account_id).await?;
+        let now = db_now(&txn).await?;
+        Ok((txn, now))
+    }
+
     /// Runs distribution for the account after a change committed; a failure is logged, not returned: the
     /// change itself stands, and the sweeper's next pass distributes what this one could not.
     pub async fn redistribute(&self, account_id: Uuid) {

@@ -2,7 +2,7 @@
 //! updates on the conversation's current offer, under the account's ACD lock). The database row is the truth:
 //! an accept at or after the deadline is refused even before the timer job has run.
 
-use super::{db_now, end_offer, lock_account, requeue};
+use super::{end_offer, requeue};
 use crate::{Engine, Error, Result, auth::Actor};
 use chrono::{DateTime, Utc};
 use entity::{
@@ -86,9 +86,7 @@ impl Engine {
     /// accept that already won returns the conversation unchanged.
     #[tracing::instrument(skip(self, actor), fields(user_id = %actor.user_id))]
     pub async fn accept_conversation(&self, actor: &Actor, id: Uuid) -> Result<conversation::Model> {
-        let txn = self.begin_write().await?;
-        lock_account(&txn, actor.account_id).await?;
-        let now = db_now(&txn).await?;
+        let (txn, now) = self.begin_acd(actor.account_id).await?;
         let conv = conversation_in_account(&txn, actor, id).await?;
         let mine = conv.assigned_user_id == Some(actor.user_id) && conv.status == ConversationStatus::Open;
         match conv.substatus {
@@ -130,9 +128,7 @@ impl Engine {
     /// stays ONLINE and is not offered it again in this queue stint.
     #[tracing::instrument(skip(self, actor), fields(user_id = %actor.user_id))]
     pub async fn reject_conversation(&self, actor: &Actor, id: Uuid) -> Result<conversation::Model> {
-        let txn = self.begin_write().await?;
-        lock_account(&txn, actor.account_id).await?;
-        let now = db_now(&txn).await?;
+        let (txn, now) = self.begin_acd(actor.account_id).await?;
         let conv = conversation_in_account(&txn, actor, id).await?;
         let mine = conv.assigned_user_id == Some(actor.user_id) && conv.status == ConversationStatus::Open;
         match conv.substatus {
@@ -164,9 +160,7 @@ impl Engine {
         let Some(c) = conversation::Entity::find_by_id(conversation_id).one(&self.db).await? else {
             return Ok(Expiry::Gone);
         };
-        let txn = self.begin_write().await?;
-        lock_account(&txn, c.account_id).await?;
-        let now = db_now(&txn).await?;
+        let (txn, now) = self.begin_acd(c.account_id).await?;
         let Some(conv) = conversation::Entity::find_by_id(conversation_id).one(&txn).await? else {
             return Ok(Expiry::Gone);
         };
@@ -188,9 +182,7 @@ impl Engine {
     /// Every offer of the account whose deadline has passed, in one transaction, then one distribution (the
     /// sweeper's path: deadlines often pass together, and one distribution serves them all). Returns how many.
     pub async fn expire_due_offers(&self, account_id: Uuid) -> Result<usize> {
-        let txn = self.begin_write().await?;
-        lock_account(&txn, account_id).await?;
-        let now = db_now(&txn).await?;
+        let (txn, now) = self.begin_acd(account_id).await?;
         let due = conversation::Entity::find()
             .filter(conversation::Column::AccountId.eq(account_id))
             .filter(conversation::Column::Substatus.eq(ConversationSubstatus::Alerting))

@@ -162,9 +162,7 @@ impl Engine {
                 }
             }
         };
-        let txn = self.begin_write().await?;
-        lock_account(&txn, actor.account_id).await?;
-        let now = db_now(&txn).await?;
+        let (txn, now) = self.begin_acd(actor.account_id).await?;
         let u = self.user_in_account(&txn, actor, actor.user_id).await?;
         write_status(&txn, &u, status, busy, now).await?;
         txn.commit().await?;
