@@ -96,6 +96,19 @@ fn lost_race() -> Error {
 }
 
 impl Engine {
+    /// Ends a transition that may have freed capacity: commits, distributes, and answers with the conversation
+    /// as the caller may see it now.
+    async fn commit_and_show(
+        &self,
+        txn: sea_orm::DatabaseTransaction,
+        actor: &Actor,
+        id: Uuid,
+    ) -> Result<conversation::Model> {
+        txn.commit().await?;
+        self.redistribute(actor.account_id).await;
+        self.conversation(actor, id).await
+    }
+
     /// `holdConversation`: INTERACTING -> HOLD (still counts toward utilization and limits).
     pub async fn hold_conversation(&self, actor: &Actor, id: Uuid) -> Result<conversation::Model> {
         self.move_held(actor, id, Sub::Interacting, Sub::Hold).await
@@ -161,9 +174,7 @@ impl Engine {
             }
             _ => return Err(wrong_state(&conv, "INTERACTING or HOLD")),
         }
-        txn.commit().await?;
-        self.redistribute(actor.account_id).await;
-        self.conversation(actor, id).await
+        self.commit_and_show(txn, actor, id).await
     }
 
     /// `setWrapUpCode`: resolves a conversation in after-call work with a code of its channel (not archived),
@@ -204,9 +215,7 @@ impl Engine {
             (ConversationStatus::Resolved, _) if conv.wrap_up_timed_out => return Err(expired()),
             _ => return Err(wrong_state(&conv, "AFTER_CALL_WORK")),
         }
-        txn.commit().await?;
-        self.redistribute(actor.account_id).await;
-        self.conversation(actor, id).await
+        self.commit_and_show(txn, actor, id).await
     }
 
     /// The wrap-up timeout (the timer job, or the sweeper): a conversation still in the same after-call work
@@ -307,10 +316,8 @@ impl Engine {
         }
         close_assignment(&txn, &conv, OfferOutcome::Withdrawn, now).await?;
         super::offers::accepted(&txn, conv.id, u.id, now).await?;
-        txn.commit().await?;
         tracing::info!(conversation_id = %id, to = %u.id, ?origin, "conversation given by hand");
-        self.redistribute(actor.account_id).await;
-        self.conversation(actor, id).await
+        self.commit_and_show(txn, actor, id).await
     }
 
     /// `requeueConversation` (supervisors and admins): a conversation someone holds goes back to its channel's
@@ -327,9 +334,7 @@ impl Engine {
         if !requeue(&txn, &conv, OfferOutcome::Withdrawn, now).await? {
             return Err(lost_race());
         }
-        txn.commit().await?;
-        self.redistribute(actor.account_id).await;
-        self.conversation(actor, id).await
+        self.commit_and_show(txn, actor, id).await
     }
 
     /// `handOffConversation`: a PENDING conversation (a chatbot served it) goes to its channel's queue, queued
@@ -352,9 +357,7 @@ impl Engine {
         if r.rows_affected != 1 {
             return Err(lost_race());
         }
-        txn.commit().await?;
-        self.redistribute(actor.account_id).await;
-        self.conversation(actor, id).await
+        self.commit_and_show(txn, actor, id).await
     }
 }
 

@@ -59,6 +59,36 @@ async fn lost_offer<C: ConnectionTrait>(db: &C, conv: &conversation::Model, user
     })
 }
 
+fn withdrawn() -> Error {
+    Error::conflict_because(OFFER_WITHDRAWN, "the offer is no longer yours")
+}
+
+/// Where the caller stands with a conversation they answer an offer of.
+enum Offer {
+    /// Offered to them, ringing, deadline not passed.
+    Ringing(conversation::Model),
+    /// Theirs already (accepted, on hold or in after-call work).
+    Held,
+}
+
+/// The caller's offer of `id`, or why they have none: OFFER_EXPIRED when it timed out (also when the deadline
+/// has passed but the timer has not run yet: the row is the truth), OFFER_WITHDRAWN when it was taken away,
+/// NOT_FOUND when it was never theirs.
+async fn offer_for<C: ConnectionTrait>(db: &C, actor: &Actor, id: Uuid, now: DateTime<Utc>) -> Result<Offer> {
+    let conv = conversation_in_account(db, actor, id).await?;
+    let mine = conv.assigned_user_id == Some(actor.user_id) && conv.status == ConversationStatus::Open;
+    match conv.substatus {
+        Some(ConversationSubstatus::Alerting) if mine => {
+            if conv.offer_deadline.is_some_and(|d| d <= now) {
+                return Err(Error::conflict_because(OFFER_EXPIRED, "the offer expired"));
+            }
+            Ok(Offer::Ringing(conv))
+        }
+        Some(_) if mine => Ok(Offer::Held),
+        _ => Err(lost_offer(db, &conv, actor.user_id).await?),
+    }
+}
+
 /// An assignment was accepted (by the agent, or at once with auto answer): the conversation's exclusions end
 /// with its queue stint, and the agent's "idle since" clock restarts.
 pub(crate) async fn accepted<C: ConnectionTrait>(
@@ -87,40 +117,31 @@ impl Engine {
     #[tracing::instrument(skip(self, actor), fields(user_id = %actor.user_id))]
     pub async fn accept_conversation(&self, actor: &Actor, id: Uuid) -> Result<conversation::Model> {
         let (txn, now) = self.begin_acd(actor.account_id).await?;
-        let conv = conversation_in_account(&txn, actor, id).await?;
-        let mine = conv.assigned_user_id == Some(actor.user_id) && conv.status == ConversationStatus::Open;
-        match conv.substatus {
-            Some(ConversationSubstatus::Alerting) if mine => {
-                if conv.offer_deadline.is_some_and(|d| d <= now) {
-                    return Err(Error::conflict_because(OFFER_EXPIRED, "the offer expired"));
-                }
-                let r = conversation::Entity::update_many()
-                    .col_expr(conversation::Column::Substatus, Expr::value(Some(ConversationSubstatus::Interacting)))
-                    .col_expr(conversation::Column::OfferDeadline, Expr::value(Option::<DateTime<Utc>>::None))
-                    .col_expr(conversation::Column::UpdatedAt, Expr::value(now))
-                    .filter(super::same_assignment(&conv))
-                    .exec(&txn)
-                    .await?;
-                if r.rows_affected != 1 {
-                    return Err(Error::conflict_because(OFFER_WITHDRAWN, "the offer is no longer yours"));
-                }
-                if let Some(offer) = conv.offer_id {
-                    conversation_offer::Entity::update_many()
-                        .col_expr(conversation_offer::Column::Outcome, Expr::value(Some(OfferOutcome::Accepted)))
-                        .filter(conversation_offer::Column::Id.eq(offer))
-                        .exec(&txn)
-                        .await?;
-                }
-                accepted(&txn, conv.id, actor.user_id, now).await?;
-                txn.commit().await?;
-                tracing::info!(conversation_id = %id, "offer accepted");
-            }
+        let conv = match offer_for(&txn, actor, id, now).await? {
+            Offer::Ringing(conv) => conv,
             // A retried accept that already won.
-            Some(
-                ConversationSubstatus::Interacting | ConversationSubstatus::Hold | ConversationSubstatus::AfterCallWork,
-            ) if mine => {}
-            _ => return Err(lost_offer(&txn, &conv, actor.user_id).await?),
+            Offer::Held => return self.conversation(actor, id).await,
+        };
+        let r = conversation::Entity::update_many()
+            .col_expr(conversation::Column::Substatus, Expr::value(Some(ConversationSubstatus::Interacting)))
+            .col_expr(conversation::Column::OfferDeadline, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(conversation::Column::UpdatedAt, Expr::value(now))
+            .filter(super::same_assignment(&conv))
+            .exec(&txn)
+            .await?;
+        if r.rows_affected != 1 {
+            return Err(withdrawn());
         }
+        if let Some(offer) = conv.offer_id {
+            conversation_offer::Entity::update_many()
+                .col_expr(conversation_offer::Column::Outcome, Expr::value(Some(OfferOutcome::Accepted)))
+                .filter(conversation_offer::Column::Id.eq(offer))
+                .exec(&txn)
+                .await?;
+        }
+        accepted(&txn, conv.id, actor.user_id, now).await?;
+        txn.commit().await?;
+        tracing::info!(conversation_id = %id, "offer accepted");
         self.conversation(actor, id).await
     }
 
@@ -129,21 +150,14 @@ impl Engine {
     #[tracing::instrument(skip(self, actor), fields(user_id = %actor.user_id))]
     pub async fn reject_conversation(&self, actor: &Actor, id: Uuid) -> Result<conversation::Model> {
         let (txn, now) = self.begin_acd(actor.account_id).await?;
-        let conv = conversation_in_account(&txn, actor, id).await?;
-        let mine = conv.assigned_user_id == Some(actor.user_id) && conv.status == ConversationStatus::Open;
-        match conv.substatus {
-            Some(ConversationSubstatus::Alerting) if mine => {
-                if conv.offer_deadline.is_some_and(|d| d <= now) {
-                    return Err(Error::conflict_because(OFFER_EXPIRED, "the offer expired"));
-                }
-                if !requeue(&txn, &conv, OfferOutcome::Rejected, now).await? {
-                    return Err(Error::conflict_because(OFFER_WITHDRAWN, "the offer is no longer yours"));
-                }
-            }
-            Some(_) if mine => {
+        let conv = match offer_for(&txn, actor, id, now).await? {
+            Offer::Ringing(conv) => conv,
+            Offer::Held => {
                 return Err(Error::conflict("id", "only an offer that is still ringing can be rejected"));
             }
-            _ => return Err(lost_offer(&txn, &conv, actor.user_id).await?),
+        };
+        if !requeue(&txn, &conv, OfferOutcome::Rejected, now).await? {
+            return Err(withdrawn());
         }
         // The caller may no longer see it once requeued: answer with the row as the reject left it.
         let after = conversation::Entity::find_by_id(id).one(&txn).await?.ok_or(Error::NotFound("conversation"))?;
