@@ -63,18 +63,16 @@ fn withdrawn() -> Error {
     Error::conflict_because(OFFER_WITHDRAWN, "the offer is no longer yours")
 }
 
-/// Where the caller stands with a conversation they answer an offer of.
-enum Offer {
-    /// Offered to them, ringing, deadline not passed.
-    Ringing(conversation::Model),
-    /// Theirs already (accepted, on hold or in after-call work).
-    Held,
-}
-
-/// The caller's offer of `id`, or why they have none: OFFER_EXPIRED when it timed out (also when the deadline
+/// The caller's ringing offer of `id` (deadline not passed); `None` when the conversation is theirs already
+/// (accepted, on hold or in after-call work); otherwise why they have none: OFFER_EXPIRED when it timed out (also when the deadline
 /// has passed but the timer has not run yet: the row is the truth), OFFER_WITHDRAWN when it was taken away,
 /// NOT_FOUND when it was never theirs.
-async fn offer_for<C: ConnectionTrait>(db: &C, actor: &Actor, id: Uuid, now: DateTime<Utc>) -> Result<Offer> {
+async fn offer_for<C: ConnectionTrait>(
+    db: &C,
+    actor: &Actor,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<conversation::Model>> {
     let conv = conversation_in_account(db, actor, id).await?;
     let mine = conv.assigned_user_id == Some(actor.user_id) && conv.status == ConversationStatus::Open;
     match conv.substatus {
@@ -82,9 +80,9 @@ async fn offer_for<C: ConnectionTrait>(db: &C, actor: &Actor, id: Uuid, now: Dat
             if conv.offer_deadline.is_some_and(|d| d <= now) {
                 return Err(Error::conflict_because(OFFER_EXPIRED, "the offer expired"));
             }
-            Ok(Offer::Ringing(conv))
+            Ok(Some(conv))
         }
-        Some(_) if mine => Ok(Offer::Held),
+        Some(_) if mine => Ok(None),
         _ => Err(lost_offer(db, &conv, actor.user_id).await?),
     }
 }
@@ -118,9 +116,9 @@ impl Engine {
     pub async fn accept_conversation(&self, actor: &Actor, id: Uuid) -> Result<conversation::Model> {
         let (txn, now) = self.begin_acd(actor.account_id).await?;
         let conv = match offer_for(&txn, actor, id, now).await? {
-            Offer::Ringing(conv) => conv,
+            Some(conv) => conv,
             // A retried accept that already won.
-            Offer::Held => return self.conversation(actor, id).await,
+            None => return self.conversation(actor, id).await,
         };
         let r = conversation::Entity::update_many()
             .col_expr(conversation::Column::Substatus, Expr::value(Some(ConversationSubstatus::Interacting)))
@@ -151,8 +149,8 @@ impl Engine {
     pub async fn reject_conversation(&self, actor: &Actor, id: Uuid) -> Result<conversation::Model> {
         let (txn, now) = self.begin_acd(actor.account_id).await?;
         let conv = match offer_for(&txn, actor, id, now).await? {
-            Offer::Ringing(conv) => conv,
-            Offer::Held => {
+            Some(conv) => conv,
+            None => {
                 return Err(Error::conflict("id", "only an offer that is still ringing can be rejected"));
             }
         };
