@@ -142,6 +142,8 @@ pub struct TestApp {
     pub admin_token: String,
     pub account_id: String,
     pub db: TestDb,
+    /// The encryption key the engine uses, for worker processes started beside it.
+    pub encryption_key: Secret,
     shutdown: Option<tokio::sync::watch::Sender<bool>>,
 }
 
@@ -168,7 +170,8 @@ impl TestApp {
         let db = TestDb::fresh().await?;
         let conn = worker::db::connect_url(&db.url, db.backend).await?;
         worker::db::migrate(&conn).await?;
-        let cipher = Cipher::from_base64_key(&Cipher::generate_key())?;
+        let encryption_key = Cipher::generate_key();
+        let cipher = Cipher::from_base64_key(&encryption_key)?;
         let engine = Engine::new(conn, cipher, PUBLIC_BASE)?;
         engine.jobs.setup(&db.url).await?;
         let admin = NewUser {
@@ -200,6 +203,7 @@ impl TestApp {
             admin_token: issued.token.expose().to_owned(),
             account_id: account.id.to_string(),
             db,
+            encryption_key,
             shutdown: Some(tx),
         })
     }

@@ -8,10 +8,12 @@
 
 use sea_orm::{ConnectionTrait, EntityTrait, Statement};
 use serde_json::Value;
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 use tests::provider_sim::ProviderSim;
+
+#[path = "common/proc.rs"]
+mod proc;
+use proc::Proc;
 use tests::{PUBLIC_BASE, TestDb};
 use uuid::Uuid;
 use worker::Engine;
@@ -19,92 +21,6 @@ use worker::auth::{Actor, NewUser};
 use worker::channels::{ChannelForm, SettingsForm};
 use worker::config::Backend;
 use worker::crypto::{Cipher, Secret};
-
-/// A child process of the product's binary; killed (and its log shown, when the test is failing) on drop.
-struct Proc {
-    name: String,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn start(name: &str, db_url: &str, key: &Secret, env: &[(&str, &str)]) -> Self {
-        let dir = std::env::temp_dir().join(format!("wa-proc-{}", Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let log = dir.join(format!("{name}.log"));
-        let out = std::fs::File::create(&log).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_app"));
-        cmd.arg("work")
-            .env_clear()
-            .env("APP_DATABASE_URL", db_url)
-            .env("APP_ENCRYPTION_KEY", key.expose())
-            .env("APP_LISTEN_ADDR", "127.0.0.1:0")
-            .env("APP_DATA_DIR", &dir)
-            .env("APP_LOG_FORMAT", "json")
-            .env("APP_REVERIFY_SCHEDULE", "off")
-            .env("APP_WORKER_HEARTBEAT_SECS", "1")
-            .env("RUST_LOG", "info,sqlx=warn,sea_orm=warn")
-            .stdout(Stdio::from(out.try_clone().unwrap()))
-            .stderr(Stdio::from(out));
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        Proc { name: name.to_owned(), child, log }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// SIGTERM, as a service manager stops a process.
-    fn terminate(&self) {
-        let ok = Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status().unwrap();
-        assert!(ok.success(), "kill -TERM {} failed", self.pid());
-    }
-
-    /// SIGKILL: no chance to clean up.
-    fn kill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    /// Waits for the process to exit without blocking the runtime (the simulator answers from it).
-    async fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let started = Instant::now();
-        while started.elapsed() < limit {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        None
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The JSON log lines.
-    fn log_lines(&self) -> Vec<Value> {
-        self.log_text().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            let text = self.log_text();
-            let tail: Vec<&str> = text.lines().rev().take(60).collect();
-            eprintln!("---- last log lines of {} ----", self.name);
-            for l in tail.into_iter().rev() {
-                eprintln!("{l}");
-            }
-        }
-    }
-}
 
 /// A fresh migrated database with one account, a channel on the simulator and `n` numbers the simulator knows.
 struct World {

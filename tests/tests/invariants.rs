@@ -1,0 +1,407 @@
+//! The ACD's invariants under random concurrent load, with real processes: on PostgreSQL the API with its
+//! workers (the test's `TestApp`) and two more `app work` processes; on SQLite the one `serve`-like process.
+//! Clients write through signed webhooks, agents act through GraphQL at random (go ONLINE or BUSY, accept,
+//! reject or ignore offers, hold, resume, resolve, choose codes), timers fire, while a checker reads consistent
+//! snapshots and fails on the first violation:
+//! - automatic distribution never takes an agent above 100 or above a channel's limit (the workload assigns
+//!   nothing by hand, so every assignment counts);
+//! - a conversation is offered to at most one agent at a time, and its history (the offer rows) explains its
+//!   state: a held conversation has exactly one live assignment, which is its current one, to its agent;
+//! - every state is complete (ALERTING has a deadline, IN_QUEUE has nobody, RESOLVED has a time and a reason).
+//!
+//! At the end every agent goes ONLINE and works everything off: every conversation must end RESOLVED and every
+//! client message must be in exactly one conversation. `TEST_SEED` replays a run.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "common/proc.rs"]
+#[allow(dead_code)] // the process controls this test does not use (kill, terminate, ...)
+mod proc;
+
+use entity::{ConversationStatus, ConversationSubstatus as Sub, Direction, conversation, conversation_offer};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use sea_orm::{AccessMode, ColumnTrait, EntityTrait, IsolationLevel, PaginatorTrait, QueryFilter, TransactionTrait};
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tests::provider_sim::{ProviderSim, message_event};
+use tests::{Gql, TestApp, eventually};
+use uuid::Uuid;
+
+const AGENTS: usize = 10;
+const CLIENTS: u32 = 150;
+const MESSAGES: u32 = 1000;
+const STEPS: usize = 250;
+
+/// `(utilization, autoAssignmentLimit, alertingTimeout (None: auto answer), wrapUpTimeout)`.
+const CHANNELS: [(i32, i32, Option<i32>, Option<i32>); 3] =
+    [(30, 2, Some(5), Some(2)), (50, 3, Some(5), None), (0, 2, None, Some(3))];
+
+#[derive(Default)]
+struct Counts {
+    messages: AtomicU64,
+    status_changes: AtomicU64,
+    accepts: AtomicU64,
+    rejects: AtomicU64,
+    ignored: AtomicU64,
+    holds: AtomicU64,
+    resumes: AtomicU64,
+    resolves: AtomicU64,
+    codes: AtomicU64,
+    refused: AtomicU64,
+    internal_errors: AtomicU64,
+    snapshots: AtomicU64,
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Counts an answer: a refusal (a lost race) is expected under this load; an internal error never is.
+fn tally(r: &Gql, ok: &AtomicU64, counts: &Counts) {
+    match r.errors().first() {
+        None => bump(ok),
+        Some(e) if e.pointer("/extensions/code") == Some(&json!("INTERNAL_SERVER_ERROR")) => {
+            bump(&counts.internal_errors);
+            eprintln!("internal error: {}", r.raw);
+        }
+        Some(_) => bump(&counts.refused),
+    }
+}
+
+struct World {
+    app: TestApp,
+    sim: ProviderSim,
+    /// `(channel id, webhook URL, our number, key, wrap-up code ids)`.
+    channels: Vec<(String, String, String, String, Vec<String>)>,
+    agents: Vec<(String, String)>,
+    counts: Counts,
+    stop: AtomicBool,
+}
+
+const MINE: &str = "{ me { agentState { status substatus } }
+    conversations(first: 100) { id status substatus channel { id } } }";
+
+impl World {
+    async fn act(&self, token: &str, mutation: &str, id: &str) -> Gql {
+        let q = format!("mutation($id: ID!) {{ {mutation}(id: $id) {{ id }} }}");
+        self.app.gql(Some(token), &q, json!({ "id": id })).await
+    }
+
+    fn codes_of(&self, channel: &str) -> &[String] {
+        self.channels.iter().find(|c| c.0 == channel).map(|c| c.4.as_slice()).unwrap_or(&[])
+    }
+
+    /// One agent's random session.
+    async fn agent(&self, i: usize, seed: u64) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let token = self.agents[i].1.clone();
+        let c = &self.counts;
+        // Offers this agent decided to let ring out: they stay unanswered until the timeout takes them.
+        let mut ignoring = std::collections::HashSet::new();
+        for _ in 0..STEPS {
+            let r = self.app.gql(Some(&token), MINE, json!({})).await;
+            let r = r.ok();
+            let substatus = r.data("/me/agentState/substatus").as_str().unwrap_or("").to_owned();
+            if substatus != "IDLE" && substatus != "INTERACTING" || rng.gen_bool(0.05) {
+                let to = if rng.gen_bool(0.8) { "ONLINE" } else { "BUSY" };
+                let r = self
+                    .app
+                    .gql(
+                        Some(&token),
+                        "mutation($s: AgentStatus!) { setMyStatus(status: $s) { status } }",
+                        json!({ "s": to }),
+                    )
+                    .await;
+                tally(&r, &c.status_changes, c);
+            }
+            for conv in r.data("/conversations").as_array().cloned().unwrap_or_default() {
+                let id = conv["id"].as_str().unwrap_or_default();
+                match conv["substatus"].as_str() {
+                    Some("ALERTING") if ignoring.contains(id) => {}
+                    Some("ALERTING") => match rng.gen_range(0..10) {
+                        0..=5 => tally(&self.act(&token, "acceptConversation", id).await, &c.accepts, c),
+                        6..=7 => tally(&self.act(&token, "rejectConversation", id).await, &c.rejects, c),
+                        _ => {
+                            ignoring.insert(id.to_owned());
+                            bump(&c.ignored);
+                        }
+                    },
+                    Some("INTERACTING") => match rng.gen_range(0..10) {
+                        0..=2 => tally(&self.act(&token, "resolveConversation", id).await, &c.resolves, c),
+                        3 => tally(&self.act(&token, "holdConversation", id).await, &c.holds, c),
+                        _ => {}
+                    },
+                    Some("HOLD") if rng.gen_bool(0.5) => {
+                        tally(&self.act(&token, "resumeConversation", id).await, &c.resumes, c)
+                    }
+                    Some("AFTER_CALL_WORK") if rng.gen_bool(0.5) => {
+                        let codes = self.codes_of(conv["channel"]["id"].as_str().unwrap_or_default());
+                        if let Some(code) = codes.first() {
+                            let r = self
+                                .app
+                                .gql(
+                                    Some(&token),
+                                    "mutation($c: ID!, $w: ID!) { setWrapUpCode(conversationId: $c, wrapUpCodeId: $w) { id } }",
+                                    json!({ "c": id, "w": code }),
+                                )
+                                .await;
+                            tally(&r, &c.codes, c);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Clients writing at random to the channels.
+    async fn clients(&self, seed: u64) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        for n in 0..MESSAGES {
+            let (_, url, our, key, _) = &self.channels[rng.gen_range(0..self.channels.len())];
+            let from = format!("+4916000{:04}", rng.gen_range(0..CLIENTS));
+            let (status, body) =
+                self.sim.post_webhook(url, key, &message_event(&format!("inv-{n}"), our, &from, "hi")).await;
+            assert_eq!(status, 200, "{body}");
+            bump(&self.counts.messages);
+        }
+    }
+
+    /// Reads snapshots until told to stop; the first violation is returned.
+    async fn checker(&self) -> Result<(), String> {
+        while !self.stop.load(Ordering::Relaxed) {
+            self.check().await?;
+            bump(&self.counts.snapshots);
+        }
+        self.check().await
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        let db = &self.app.engine.db;
+        let txn = db
+            .begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly))
+            .await
+            .map_err(|e| e.to_string())?;
+        let convs = conversation::Entity::find().all(&txn).await.map_err(|e| e.to_string())?;
+        let live = conversation_offer::Entity::find()
+            .filter(conversation_offer::Column::EndedAt.is_null())
+            .all(&txn)
+            .await
+            .map_err(|e| e.to_string())?;
+        txn.commit().await.map_err(|e| e.to_string())?;
+        let limits: HashMap<Uuid, i32> =
+            self.channels.iter().zip(CHANNELS).map(|(c, (_, limit, _, _))| (c.0.parse().unwrap(), limit)).collect();
+        let mut util: HashMap<Uuid, i32> = HashMap::new();
+        let mut per_channel: HashMap<(Uuid, Uuid), i32> = HashMap::new();
+        let mut live_by_conv: HashMap<Uuid, Vec<&conversation_offer::Model>> = HashMap::new();
+        for o in &live {
+            live_by_conv.entry(o.conversation_id).or_default().push(o);
+        }
+        for c in &convs {
+            let held = c.status == ConversationStatus::Open
+                && matches!(c.substatus, Some(Sub::Alerting | Sub::Interacting | Sub::Hold | Sub::AfterCallWork));
+            let offers = live_by_conv.get(&c.id).map(Vec::as_slice).unwrap_or(&[]);
+            if offers.len() > 1 {
+                return Err(format!("conversation {} has {} live assignments", c.id, offers.len()));
+            }
+            if held {
+                let Some(agent) = c.assigned_user_id else {
+                    return Err(format!("held conversation {} has no agent: {c:?}", c.id));
+                };
+                match offers.first() {
+                    Some(o) if Some(o.id) == c.offer_id && o.user_id == agent => {}
+                    other => return Err(format!("held conversation {c:?} is not explained by its history: {other:?}")),
+                }
+                *util.entry(agent).or_default() += c.assignment_cost.unwrap_or(0);
+                *per_channel.entry((agent, c.channel_id)).or_default() += 1;
+                if c.substatus == Some(Sub::Alerting) && c.offer_deadline.is_none() {
+                    return Err(format!("ringing conversation without a deadline: {c:?}"));
+                }
+            } else if !offers.is_empty() {
+                return Err(format!("conversation {c:?} is not held but has a live assignment {offers:?}"));
+            }
+            match (c.status, c.substatus) {
+                (ConversationStatus::Open, Some(Sub::InQueue))
+                    if c.assigned_user_id.is_some() || c.enqueued_at.is_none() =>
+                {
+                    return Err(format!("queued conversation in a broken state: {c:?}"));
+                }
+                (ConversationStatus::Resolved, _) if c.resolved_at.is_none() || c.resolution.is_none() => {
+                    return Err(format!("resolved conversation without time or reason: {c:?}"));
+                }
+                (ConversationStatus::Open, None) => return Err(format!("open conversation without substatus: {c:?}")),
+                _ => {}
+            }
+        }
+        if let Some((agent, u)) = util.iter().find(|(_, u)| **u > 100) {
+            return Err(format!("agent {agent} is at {u} % utilization"));
+        }
+        for ((agent, ch), n) in &per_channel {
+            if limits.get(ch).is_some_and(|l| n > l) {
+                return Err(format!("agent {agent} holds {n} conversations of channel {ch}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every agent ONLINE, working everything off until nothing is open.
+    async fn work_off(&self) {
+        for (_, token) in &self.agents {
+            self.app.gql(Some(token), "mutation { setMyStatus(status: ONLINE) { status } }", json!({})).await.ok();
+        }
+        eventually(Duration::from_secs(120), "every conversation to be worked off", || async {
+            for (_, token) in &self.agents {
+                let r = self.app.gql(Some(token), MINE, json!({})).await;
+                if r.data("/me/agentState/status") != &json!("ONLINE") {
+                    self.app.gql(Some(token), "mutation { setMyStatus(status: ONLINE) { status } }", json!({})).await;
+                }
+                for conv in r.data("/conversations").as_array().cloned().unwrap_or_default() {
+                    let id = conv["id"].as_str().unwrap_or_default();
+                    match conv["substatus"].as_str() {
+                        Some("ALERTING") => {
+                            self.act(token, "acceptConversation", id).await;
+                        }
+                        Some("INTERACTING" | "HOLD") => {
+                            self.act(token, "resolveConversation", id).await;
+                        }
+                        Some("AFTER_CALL_WORK") => {
+                            let codes = self.codes_of(conv["channel"]["id"].as_str().unwrap_or_default());
+                            self.app
+                                .gql(
+                                    Some(token),
+                                    "mutation($c: ID!, $w: ID!) { setWrapUpCode(conversationId: $c, wrapUpCodeId: $w) { id } }",
+                                    json!({ "c": id, "w": codes.first() }),
+                                )
+                                .await;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            let open = conversation::Entity::find()
+                .filter(conversation::Column::Status.ne(ConversationStatus::Resolved))
+                .count(&self.app.engine.db)
+                .await
+                .unwrap();
+            (open == 0).then_some(())
+        })
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acd_invariants_hold_under_random_concurrent_load() {
+    let seed: u64 = std::env::var("TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20261125);
+    let app = TestApp::spawn().await;
+    let sim = ProviderSim::start().await;
+    let postgres = app.db.backend == worker::config::Backend::Postgres;
+    let _workers: Vec<proc::Proc> = if postgres {
+        (1..=2).map(|i| proc::Proc::start(&format!("work-{i}"), &app.db.url, &app.encryption_key, &[])).collect()
+    } else {
+        Vec::new()
+    };
+    let mut agents = Vec::new();
+    for _ in 0..AGENTS {
+        agents.push(app.user_with_token("AGENT").await);
+    }
+    let mut channels = Vec::new();
+    for (k, (utilization, limit, alerting, wrap)) in CHANNELS.into_iter().enumerate() {
+        let mut input = TestApp::channel_input(&format!("Channel {k}"));
+        input["apiUrl"] = json!(sim.url());
+        input["utilization"] = json!(utilization);
+        input["autoAssignmentLimit"] = json!(limit);
+        input["autoAnswer"] = json!(alerting.is_none());
+        input["alertingTimeout"] = json!(alerting);
+        input["wrapUpTimeout"] = json!(wrap);
+        // Overlapping teams: each agent is on two of the three channels.
+        let team: Vec<&String> =
+            agents.iter().enumerate().filter(|(i, _)| (i + k) % 3 != 0).map(|(_, a)| &a.0).collect();
+        input["agentIds"] = json!(team);
+        let id = app.create_channel_as(&app.admin_token, input).await;
+        let our = format!("+1415555{:04}", 2000 + k);
+        let key = format!("invariants-key-{k}");
+        app.add_number(&id, &our, &key).await;
+        let r = app
+            .admin("query($id: ID!) { channel(id: $id) { webhookUrl wrapUpCodes { id } } }", json!({ "id": id }))
+            .await;
+        let url = r.ok().str("/channel/webhookUrl").replace(tests::PUBLIC_BASE, &app.base);
+        let codes: Vec<String> = r
+            .data("/channel/wrapUpCodes")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .collect();
+        channels.push((id, url, our, key, codes));
+    }
+    let world = Arc::new(World { app, sim, channels, agents, counts: Counts::default(), stop: AtomicBool::new(false) });
+    let started = Instant::now();
+
+    let checker = {
+        let w = world.clone();
+        tokio::spawn(async move { w.checker().await })
+    };
+    let mut load = Vec::new();
+    {
+        let w = world.clone();
+        load.push(tokio::spawn(async move { w.clients(seed).await }));
+    }
+    for i in 0..AGENTS {
+        let w = world.clone();
+        load.push(tokio::spawn(async move { w.agent(i, seed + 1 + i as u64).await }));
+    }
+    for h in load {
+        h.await.unwrap();
+    }
+    world.app.drain_jobs().await;
+    world.work_off().await;
+    world.stop.store(true, Ordering::Relaxed);
+    let verdict = checker.await.unwrap();
+
+    let c = &world.counts;
+    let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let db = &world.app.engine.db;
+    let conversations = conversation::Entity::find().count(db).await.unwrap();
+    let inbound = entity::message::Entity::find()
+        .filter(entity::message::Column::Direction.eq(Direction::Inbound))
+        .count(db)
+        .await
+        .unwrap();
+    let offers = conversation_offer::Entity::find().count(db).await.unwrap();
+    let expired = conversation_offer::Entity::find()
+        .filter(conversation_offer::Column::Outcome.eq(entity::OfferOutcome::Expired))
+        .count(db)
+        .await
+        .unwrap();
+    println!(
+        "invariants ({:?}, seed {seed}, {} extra work processes, {:.1} s): {} messages, {conversations} conversations, \
+         {offers} assignments ({expired} timed out), {} status changes, {} accepts, {} rejects, {} offers ignored, \
+         {} holds, {} resumes, {} resolves, {} codes, {} refusals (lost races), {} snapshots checked",
+        world.app.db.backend,
+        if postgres { 2 } else { 0 },
+        started.elapsed().as_secs_f64(),
+        n(&c.messages),
+        n(&c.status_changes),
+        n(&c.accepts),
+        n(&c.rejects),
+        n(&c.ignored),
+        n(&c.holds),
+        n(&c.resumes),
+        n(&c.resolves),
+        n(&c.codes),
+        n(&c.refused),
+        n(&c.snapshots),
+    );
+    verdict.unwrap_or_else(|v| panic!("invariant violated: {v}"));
+    assert_eq!(n(&c.internal_errors), 0, "requests failed with internal errors");
+    assert_eq!(inbound, u64::from(MESSAGES), "every client message is stored exactly once");
+    assert!(
+        n(&c.snapshots) > 0 && expired > 0 && n(&c.accepts) > 0 && n(&c.rejects) > 0,
+        "the load exercised too little"
+    );
+    world.app.assert_no_failed_jobs().await;
+}
