@@ -284,3 +284,23 @@ async fn sigterm_lets_a_running_job_finish() {
         waited.as_secs_f64()
     );
 }
+
+/// A job queued by another process is woken by PostgreSQL's notification, not found by polling: the worker
+/// process polls (and beats, which also fetches) only every 10 minutes here, yet the check runs at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_queued_elsewhere_starts_on_its_notification() {
+    let sim = ProviderSim::start().await;
+    let world = World::new(&sim, 1).await;
+    if world.db.backend != Backend::Postgres {
+        return; // on SQLite only the queuing process wakes its own workers; others poll
+    }
+    let w = world.start("worker", &[("APP_WORKER_POLL_MS", "600000"), ("APP_WORKER_HEARTBEAT_SECS", "600")]);
+    tests::eventually(Duration::from_secs(20), "the worker to listen for notifications", || async {
+        w.log_text().contains("listening for job notifications").then_some(())
+    })
+    .await;
+    world.engine.verify_phone_number(&world.admin, world.numbers[0]).await.unwrap();
+    let took = world.all_verified_within(Duration::from_secs(30)).await;
+    assert!(took.is_some(), "the check never ran: {:?}", world.verifications().await);
+    eprintln!("verified {:?} after queuing, by a worker that polls every 10 minutes", took.unwrap_or_default());
+}

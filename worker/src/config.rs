@@ -35,6 +35,9 @@ pub struct Config {
     /// How often workers prove they are alive (`APP_WORKER_HEARTBEAT_SECS`); after three missed beats their jobs
     /// run again elsewhere.
     pub worker_heartbeat: std::time::Duration,
+    /// How often idle workers poll their queues (`APP_WORKER_POLL_MS`): the safety net behind wake-ups, and what
+    /// starts delayed jobs.
+    pub worker_poll: std::time::Duration,
 }
 
 /// The file's keys: the environment variables' names without `APP_`, in lower case.
@@ -52,6 +55,7 @@ struct FileConfig {
     bootstrap_admin_password: Option<String>,
     reverify_schedule: Option<String>,
     worker_heartbeat_secs: Option<String>,
+    worker_poll_ms: Option<String>,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/app.db?mode=rwc";
@@ -137,6 +141,14 @@ impl Config {
             },
         };
 
+        let worker_poll = match get("APP_WORKER_POLL_MS", &file.worker_poll_ms) {
+            None => crate::jobs::runtime::POLL_INTERVAL,
+            Some(raw) => match raw.trim().parse::<u64>() {
+                Ok(n @ 50..=600_000) => std::time::Duration::from_millis(n),
+                _ => bail!("APP_WORKER_POLL_MS: `{raw}` is not a whole number of milliseconds from 50 to 600000"),
+            },
+        };
+
         Ok(Self {
             database_url,
             listen_addr,
@@ -149,6 +161,7 @@ impl Config {
             bootstrap_admin_password,
             reverify_schedule,
             worker_heartbeat,
+            worker_poll,
         })
     }
 
@@ -258,6 +271,7 @@ mod tests {
             ("APP_BOOTSTRAP_ADMIN_TOKEN", "tiny"),
             ("APP_REVERIFY_SCHEDULE", "every hour"),
             ("APP_WORKER_HEARTBEAT_SECS", "0"),
+            ("APP_WORKER_POLL_MS", "10"),
         ] {
             let err = load(&[(k, v)]).unwrap_err().to_string();
             assert!(err.starts_with(k), "{k}: {err}");

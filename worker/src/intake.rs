@@ -5,7 +5,7 @@
 //! id) finds its dedupe key taken and is acknowledged without storing anything.
 
 use crate::conversations::inbound::ProcessWebhook;
-use crate::jobs::{Due, enqueue};
+use crate::jobs::{Due, Job, enqueue};
 use crate::provider::signature::{self, SignatureError};
 use crate::provider::{WebhookEvent, parse_webhook};
 use crate::{Engine, Result};
@@ -210,6 +210,9 @@ impl Engine {
             enqueue(&txn, &ProcessWebhook { delivery_id: d.id, attempt: 0 }, Due::Now).await?;
         }
         txn.commit().await?;
+        if stored {
+            self.wakeups.wake(ProcessWebhook::SPEC.queue);
+        }
         Ok(if stored { Accepted::Stored(d.id) } else { Accepted::Duplicate })
     }
 }

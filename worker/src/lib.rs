@@ -33,6 +33,8 @@ pub struct Engine {
     pub jobs: jobs::JobStore,
     /// The WhatsApp provider adapter.
     pub provider: Arc<dyn provider::Provider>,
+    /// Wakes this process's workers when a job due now was committed.
+    pub wakeups: Arc<jobs::wake::Wakeups>,
 }
 
 impl Engine {
@@ -43,6 +45,7 @@ impl Engine {
             cipher: Arc::new(cipher),
             public_base_url: Arc::from(public_base_url.trim_end_matches('/')),
             provider: Arc::new(provider::NovaClient::new()?),
+            wakeups: Arc::default(),
         })
     }
 }

@@ -178,6 +178,7 @@ impl Engine {
         message::Entity::insert(rows.message.clone().into_active_model()).exec(&txn).await?;
         enqueue(&txn, &SendMessage { message_id: rows.message.id, attempt: 0 }, Due::Now).await?;
         txn.commit().await?;
+        self.wakeups.wake(SendMessage::SPEC.queue);
         tracing::info!(message_id = %rows.message.id, conversation_id = %rows.message.conversation_id, "message queued");
         Ok(())
     }

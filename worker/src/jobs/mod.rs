@@ -8,6 +8,7 @@ pub mod failures;
 pub mod reverify;
 pub mod runtime;
 pub mod verify;
+pub mod wake;
 
 use crate::Engine;
 use anyhow::{Context, Result};

@@ -34,18 +34,24 @@ pub struct WorkerSettings {
     /// When the re-verification ticker fires; `None`: no ticker in this process.
     pub reverify_schedule: Option<cron::Schedule>,
     pub heartbeat: Duration,
+    /// How often idle workers poll (delayed jobs start within this of their time).
+    pub poll: Duration,
 }
 
 impl Default for WorkerSettings {
     fn default() -> Self {
         let hourly = crate::config::parse_schedule(crate::config::DEFAULT_REVERIFY_SCHEDULE).ok().flatten();
-        Self { reverify_schedule: hourly, heartbeat: HEARTBEAT }
+        Self { reverify_schedule: hourly, heartbeat: HEARTBEAT, poll: POLL_INTERVAL }
     }
 }
 
 impl WorkerSettings {
     pub fn from_config(config: &crate::config::Config) -> Self {
-        Self { reverify_schedule: config.reverify_schedule.clone(), heartbeat: config.worker_heartbeat }
+        Self {
+            reverify_schedule: config.reverify_schedule.clone(),
+            heartbeat: config.worker_heartbeat,
+            poll: config.worker_poll,
+        }
     }
 }
 
@@ -64,6 +70,12 @@ async fn reverify_tick(tick: apalis_cron::Tick, engine: Data<Engine>) -> Result<
 fn worker_name(queue: &str) -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
     format!("{queue}@{host}:{}:{}", std::process::id(), uuid::Uuid::new_v4().simple())
+}
+
+/// How a queue's worker looks for work: at once when woken (a job due now was committed), otherwise every
+/// `POLL_INTERVAL` (delayed jobs, and jobs queued by processes that cannot wake this one).
+fn strategy<J: Job>(engine: &Engine, poll: Duration) -> Strategy {
+    Strategy::new().stream(engine.wakeups.subscribe(J::SPEC.queue)).interval(poll)
 }
 
 /// Registers job types on one storage backend.
@@ -86,6 +98,7 @@ struct SqliteRegistry {
     engine: Engine,
     pool: apalis_sqlite::SqlitePool,
     heartbeat: Duration,
+    poll: Duration,
 }
 
 impl Registry for SqliteRegistry {
@@ -94,7 +107,9 @@ impl Registry for SqliteRegistry {
             .queue(J::SPEC.queue)
             .heartbeat_interval(self.heartbeat)
             .missed_heartbeats(MISSED_HEARTBEATS);
-        let storage = SqliteStorage::<J>::new(&self.pool).with_config(config).poll_with_interval(POLL_INTERVAL);
+        let storage = SqliteStorage::<J>::new(&self.pool)
+            .with_config(config)
+            .poll_with_strategy(strategy::<J>(&self.engine, self.poll));
         let engine = self.engine.clone();
         let monitor = self.monitor.register(move |_restarts| {
             WorkerBuilder::new(worker_name(J::SPEC.queue))
@@ -113,6 +128,7 @@ struct PostgresRegistry {
     engine: Engine,
     pool: apalis_postgres::PgPool,
     heartbeat: Duration,
+    poll: Duration,
 }
 
 impl Registry for PostgresRegistry {
@@ -121,7 +137,9 @@ impl Registry for PostgresRegistry {
             .queue(J::SPEC.queue)
             .heartbeat_interval(self.heartbeat)
             .missed_heartbeats(MISSED_HEARTBEATS);
-        let storage = PostgresStorage::<J>::new(&self.pool).with_config(config).poll_with_interval(POLL_INTERVAL);
+        let storage = PostgresStorage::<J>::new(&self.pool)
+            .with_config(config)
+            .poll_with_strategy(strategy::<J>(&self.engine, self.poll));
         let engine = self.engine.clone();
         let monitor = self.monitor.register(move |_restarts| {
             WorkerBuilder::new(worker_name(J::SPEC.queue))
@@ -149,6 +167,7 @@ pub async fn run_workers_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let heartbeat = settings.heartbeat;
+    let poll = settings.poll;
     let monitor = Monitor::new().shutdown_timeout(SHUTDOWN_GRACE).should_restart(|worker, error| {
         if worker.is_shutting_down() {
             return false;
@@ -158,11 +177,17 @@ pub async fn run_workers_with(
     });
     let monitor = match engine.jobs.clone() {
         JobStore::Sqlite(pool) => {
-            register_all(SqliteRegistry { monitor, engine: engine.clone(), pool, heartbeat }).monitor
+            register_all(SqliteRegistry { monitor, engine: engine.clone(), pool, heartbeat, poll }).monitor
         }
         JobStore::Postgres(pool) => {
-            register_all(PostgresRegistry { monitor, engine: engine.clone(), pool, heartbeat }).monitor
+            register_all(PostgresRegistry { monitor, engine: engine.clone(), pool, heartbeat, poll }).monitor
         }
+    };
+    let listener = match &engine.jobs {
+        JobStore::Postgres(pool) => {
+            Some(tokio::spawn(super::wake::listen_postgres(pool.clone(), engine.wakeups.clone())))
+        }
+        JobStore::Sqlite(_) => None,
     };
     // Deadlines whose timer job was lost (a crashed worker) still fire on time.
     let sweeper = tokio::spawn(crate::acd::timers::sweep_forever(engine.clone()));
@@ -186,5 +211,8 @@ pub async fn run_workers_with(
         })
         .await?;
     sweeper.abort();
+    if let Some(l) = listener {
+        l.abort();
+    }
     Ok(())
 }

@@ -61,6 +61,7 @@ impl Engine {
             .await?;
         enqueue(&txn, &VerifyNumber { phone_number_id: id, attempt: 0 }, Due::Now).await?;
         txn.commit().await?;
+        self.wakeups.wake(VerifyNumber::SPEC.queue);
         Ok(())
     }
 
