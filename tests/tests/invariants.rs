@@ -83,7 +83,7 @@ struct World {
 }
 
 const MINE: &str = "{ me { agentState { status substatus } }
-    conversations(first: 100) { id status substatus channel { id } } }";
+    conversations(first: 100, status: OPEN) { nodes { id status substatus channel { id } } } }";
 
 impl World {
     async fn act(&self, token: &str, mutation: &str, id: &str) -> Gql {
@@ -118,7 +118,7 @@ impl World {
                     .await;
                 tally(&r, &c.status_changes, c);
             }
-            for conv in r.data("/conversations").as_array().cloned().unwrap_or_default() {
+            for conv in r.data("/conversations/nodes").as_array().cloned().unwrap_or_default() {
                 let id = conv["id"].as_str().unwrap_or_default();
                 match conv["substatus"].as_str() {
                     Some("ALERTING") if ignoring.contains(id) => {}
@@ -259,7 +259,7 @@ impl World {
                 if r.data("/me/agentState/status") != &json!("ONLINE") {
                     self.app.gql(Some(token), "mutation { setMyStatus(status: ONLINE) { status } }", json!({})).await;
                 }
-                for conv in r.data("/conversations").as_array().cloned().unwrap_or_default() {
+                for conv in r.data("/conversations/nodes").as_array().cloned().unwrap_or_default() {
                     let id = conv["id"].as_str().unwrap_or_default();
                     match conv["substatus"].as_str() {
                         Some("ALERTING") => {

@@ -1,13 +1,18 @@
 //! Conversations and messages: reading them (under the engine's visibility rule), replying and writing first.
 
+use super::connection::PageInfo;
 use super::enums::{ConversationStatus, ConversationSubstatus, DeliveryStatus, MessageDirection, Resolution};
 use super::error::{ApiError, ApiResult};
 use super::types::{Channel, PhoneNumber, User, WrapUpCode};
 use super::{actor, engine, uuid};
 use async_graphql::{Context, ID, Object};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use entity::{contact, message, user};
-use worker::conversations::{ConversationFilter, ConversationView, MAX_CONVERSATIONS, MAX_MESSAGES};
+use worker::conversations::{
+    ConversationCursor, ConversationFilter, ConversationPage, ConversationView, MAX_CONVERSATIONS, MAX_MESSAGES,
+};
 
 /// A count argument within `0..=max`, or BAD_USER_INPUT on `field`.
 fn count(field: &str, n: i32, max: u64) -> ApiResult<u64> {
@@ -169,9 +174,10 @@ impl ConversationQuery {
         Ok(Conversation(view))
     }
 
-    /// Conversations the caller may see (agents: those assigned to them), newest first, optionally of one
-    /// channel and in one status.
+    /// Conversations the caller may see (agents: those assigned or offered to them), newest first, as a Relay
+    /// connection, optionally of one channel, status, substatus and assignee.
     #[graphql(complexity = "first.clamp(0, 100) as usize * child_complexity")]
+    #[allow(clippy::too_many_arguments)]
     async fn conversations(
         &self,
         ctx: &Context<'_>,
@@ -180,22 +186,18 @@ impl ConversationQuery {
         substatus: Option<ConversationSubstatus>,
         #[graphql(desc = "Only those assigned (or offered) to this user.")] assignee_id: Option<ID>,
         #[graphql(default = 50, desc = "How many, 0 to 100 (default 50).")] first: i32,
-    ) -> ApiResult<Vec<Conversation>> {
+        #[graphql(desc = "The `cursor` of the edge to continue after.")] after: Option<String>,
+    ) -> ApiResult<ConversationConnection> {
         let first = count("first", first, MAX_CONVERSATIONS)?;
-        let channel_id = match channel_id {
-            // An id that is not a UUID matches no channel: an empty list, like another account's channel.
-            Some(id) => match uuid::Uuid::parse_str(id.as_str()) {
-                Ok(id) => Some(id),
-                Err(_) => return Ok(Vec::new()),
-            },
-            None => None,
+        let after = after.map(|a| decode_cursor(&a)).transpose()?;
+        // An id that is not a UUID matches nothing: an empty page, like another account's id.
+        let parse = |id: Option<ID>| match id {
+            Some(id) => uuid::Uuid::parse_str(id.as_str()).map(Some).map_err(|_| ()),
+            None => Ok(None),
         };
-        let assignee_id = match assignee_id {
-            Some(id) => match uuid::Uuid::parse_str(id.as_str()) {
-                Ok(id) => Some(id),
-                Err(_) => return Ok(Vec::new()),
-            },
-            None => None,
+        let (Ok(channel_id), Ok(assignee_id)) = (parse(channel_id), parse(assignee_id)) else {
+            let page = ConversationPage { conversations: Vec::new(), has_next_page: false };
+            return Ok(ConversationConnection { page, filter: None });
         };
         let filter = ConversationFilter {
             channel_id,
@@ -203,8 +205,69 @@ impl ConversationQuery {
             substatus: substatus.map(Into::into),
             assignee_id,
         };
-        let views = engine(ctx)?.conversations(actor(ctx)?, &filter, first).await?;
-        Ok(views.into_iter().map(Conversation).collect())
+        let page = engine(ctx)?.conversations(actor(ctx)?, &filter, first, after).await?;
+        Ok(ConversationConnection { page, filter: Some(filter) })
+    }
+}
+
+fn encode_cursor(c: &entity::conversation::Model) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}\n{}", c.id, c.created_at.to_rfc3339()))
+}
+
+fn decode_cursor(s: &str) -> ApiResult<ConversationCursor> {
+    let bad = || ApiError::bad_input("after", "INVALID_CURSOR", "is not a cursor returned by this list");
+    let raw = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
+    let text = String::from_utf8(raw).map_err(|_| bad())?;
+    let (id, at) = text.split_once('\n').ok_or_else(bad)?;
+    let id = uuid::Uuid::parse_str(id).map_err(|_| bad())?;
+    let created_at = DateTime::parse_from_rfc3339(at).map_err(|_| bad())?.with_timezone(&Utc);
+    Ok(ConversationCursor { created_at, id })
+}
+
+/// A conversation in a page, with the cursor to continue after it.
+pub struct ConversationEdge(ConversationView);
+
+#[Object]
+impl ConversationEdge {
+    async fn cursor(&self) -> String {
+        encode_cursor(&self.0.conversation)
+    }
+    async fn node(&self) -> Conversation {
+        Conversation(self.0.clone())
+    }
+}
+
+/// A page of conversations.
+pub struct ConversationConnection {
+    page: ConversationPage,
+    /// None: the filter can match nothing.
+    filter: Option<ConversationFilter>,
+}
+
+#[Object]
+impl ConversationConnection {
+    async fn edges(&self) -> Vec<ConversationEdge> {
+        self.page.conversations.iter().cloned().map(ConversationEdge).collect()
+    }
+    /// The conversations of the page, without cursors.
+    async fn nodes(&self) -> Vec<Conversation> {
+        self.page.conversations.iter().cloned().map(Conversation).collect()
+    }
+    async fn page_info(&self) -> PageInfo {
+        let c = &self.page.conversations;
+        PageInfo {
+            has_next_page: self.page.has_next_page,
+            has_previous_page: false,
+            start_cursor: c.first().map(|v| encode_cursor(&v.conversation)),
+            end_cursor: c.last().map(|v| encode_cursor(&v.conversation)),
+        }
+    }
+    /// How many conversations match the filter, over all pages.
+    async fn total_count(&self, ctx: &Context<'_>) -> ApiResult<u64> {
+        match &self.filter {
+            Some(f) => Ok(engine(ctx)?.conversation_count(actor(ctx)?, f).await?),
+            None => Ok(0),
+        }
     }
 }
 

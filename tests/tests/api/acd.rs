@@ -17,8 +17,8 @@ const CONV: &str = "query($id: ID!) { conversation(id: $id) { id status substatu
     offerDeadline wrapUpDeadline wrapUpTimedOut wrapUpCode { id name } queuePosition resolution enqueuedAt } }";
 const ME: &str = "{ me { id agentState { status substatus busyReason { id name } since utilization
     conversationCount } } }";
-const ALL: &str = "query($c: ID) { conversations(channelId: $c, first: 100) { id status substatus
-    assignedAgent { id } contact { phoneNumber } } }";
+const ALL: &str = "query($c: ID) { conversations(channelId: $c, first: 100) { nodes { id status substatus
+    assignedAgent { id } contact { phoneNumber } } } }";
 
 struct Desk {
     app: TestApp,
@@ -75,7 +75,7 @@ impl Desk {
         assert_eq!(status, 200, "{body}");
         eventually(WAIT, "the conversation to be stored", || async {
             let r = self.app.admin(ALL, json!({ "c": self.channel })).await;
-            r.ok().data("/conversations").as_array().unwrap().iter().find_map(|c| {
+            r.ok().data("/conversations/nodes").as_array().unwrap().iter().find_map(|c| {
                 (c["contact"]["phoneNumber"] == json!(from) && c["status"] != json!("RESOLVED"))
                     .then(|| c["id"].as_str().unwrap().to_owned())
             })
@@ -424,8 +424,8 @@ async fn supervisors_assign_transfer_requeue_and_hand_off() {
     let s = d.me(d.token(1)).await;
     assert_eq!((s["utilization"].clone(), s["conversationCount"].clone()), (json!(200), json!(2)));
     // The agent sees them although they could not have been distributed to them.
-    let r = d.app.gql(Some(d.token(1)), "{ conversations { id } }", json!({})).await;
-    assert_eq!(r.ok().data("/conversations").as_array().unwrap().len(), 2);
+    let r = d.app.gql(Some(d.token(1)), "{ conversations { nodes { id } } }", json!({})).await;
+    assert_eq!(r.ok().data("/conversations/nodes").as_array().unwrap().len(), 2);
 
     // Transfer to the supervisor (who is signed in), then requeue.
     let transfer =
@@ -513,4 +513,50 @@ async fn jobs_written_in_a_transaction_run() {
     worker::jobs::enqueue(&txn, &job, worker::jobs::Due::Now).await.unwrap();
     txn.rollback().await.unwrap();
     assert_eq!(app.jobs_due().await, before);
+}
+
+#[tokio::test]
+async fn conversations_page_as_a_connection_with_filters() {
+    let d = desk(1, json!({ "alertingTimeout": 60 })).await;
+    let mut convs = Vec::new();
+    for i in 0..3 {
+        convs.push(d.write(&client(i), "hi").await);
+    }
+    let page = "query($after: String, $s: ConversationSubstatus, $u: ID) {
+        conversations(first: 2, after: $after, substatus: $s, assigneeId: $u) {
+            totalCount edges { cursor node { id } } pageInfo { hasNextPage endCursor } } }";
+    let r = d.app.admin(page, json!({})).await;
+    let ids = |r: &Gql| -> Vec<String> {
+        r.data("/conversations/edges")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(r.ok().data("/conversations/totalCount"), &json!(3));
+    assert_eq!(r.data("/conversations/pageInfo/hasNextPage"), &json!(true));
+    // Newest first.
+    assert_eq!(ids(&r), vec![convs[2].clone(), convs[1].clone()]);
+    let after = r.str("/conversations/pageInfo/endCursor");
+    let r = d.app.admin(page, json!({ "after": after })).await;
+    assert_eq!(ids(r.ok()), vec![convs[0].clone()]);
+    assert_eq!(r.data("/conversations/pageInfo/hasNextPage"), &json!(false));
+    let r = d.app.admin(page, json!({ "after": "not-a-cursor" })).await;
+    assert_eq!(r.input_errors(), vec![("after".to_owned(), "INVALID_CURSOR".to_owned())]);
+
+    // Filters: the oldest goes to the agent; the others wait.
+    d.online(0).await;
+    d.until(&convs[0], "ALERTING").await;
+    eventually(WAIT, "all three offered to the agent (25 % each, limit 4)", || async {
+        let r = d.app.admin(page, json!({ "u": d.id(0) })).await;
+        (r.data("/conversations/totalCount") == &json!(3)).then_some(())
+    })
+    .await;
+    let r = d.app.admin(page, json!({ "s": "IN_QUEUE" })).await;
+    assert_eq!(r.ok().data("/conversations/totalCount"), &json!(0));
+    let r = d.app.admin(page, json!({ "s": "ALERTING", "u": d.id(0) })).await;
+    assert_eq!(r.ok().data("/conversations/totalCount"), &json!(3));
+    let r = d.app.admin(page, json!({ "u": uuid::Uuid::new_v4().to_string() })).await;
+    assert_eq!(r.ok().data("/conversations/totalCount"), &json!(0));
 }

@@ -414,21 +414,21 @@ async fn agents_see_and_write_only_their_conversations() {
     assert_eq!(r.code(), "NOT_FOUND");
     let r = s.send_as(&b, &conv, "I am B").await;
     assert_eq!(r.code(), "NOT_FOUND");
-    let list = "query($c: ID) { conversations(channelId: $c) { id } }";
+    let list = "query($c: ID) { conversations(channelId: $c) { nodes { id } } }";
     let r = s.app.gql(Some(&b), list, json!({ "c": s.channel })).await;
-    assert_eq!(r.ok().data("/conversations"), &json!([]));
+    assert_eq!(r.ok().data("/conversations/nodes"), &json!([]));
     // A can, and sees it in their list.
     let r = s.app.gql(Some(&a), list, json!({ "c": s.channel })).await;
-    assert_eq!(r.ok().data("/conversations"), &json!([{ "id": conv }]));
+    assert_eq!(r.ok().data("/conversations/nodes"), &json!([{ "id": conv }]));
     let r = s.send_as(&a, &conv, "Me again").await;
     assert_eq!(r.ok().data("/sendMessage/deliveryStatus"), &json!("QUEUED"));
 
     // A supervisor sees every conversation of the account and may write in it.
     s.client_wrote("+4915112340004", ConversationStatus::Open).await;
-    let r = s.app.gql(Some(&sup), "{ conversations { id } }", json!({})).await;
-    assert_eq!(r.ok().data("/conversations").as_array().unwrap().len(), 2);
-    let r = s.app.gql(Some(&sup), "{ conversations(status: RESOLVED) { id } }", json!({})).await;
-    assert_eq!(r.ok().data("/conversations"), &json!([]));
+    let r = s.app.gql(Some(&sup), "{ conversations { nodes { id } } }", json!({})).await;
+    assert_eq!(r.ok().data("/conversations/nodes").as_array().unwrap().len(), 2);
+    let r = s.app.gql(Some(&sup), "{ conversations(status: RESOLVED) { nodes { id } } }", json!({})).await;
+    assert_eq!(r.ok().data("/conversations/nodes"), &json!([]));
     let r = s.send_as(&sup, &conv, "Supervisor here").await;
     assert_eq!(r.ok().data("/sendMessage/sender/id"), &json!(sup_id));
     let msgs = s.settled(&conv, Duration::from_secs(20)).await;
@@ -448,8 +448,8 @@ async fn agents_see_and_write_only_their_conversations() {
     assert_eq!(r.code(), "NOT_FOUND");
     let r = s.send_as(&other, &conv, "Hi").await;
     assert_eq!(r.code(), "NOT_FOUND");
-    let r = s.app.gql(Some(&other), "{ conversations { id } }", json!({})).await;
-    assert_eq!(r.ok().data("/conversations"), &json!([]));
+    let r = s.app.gql(Some(&other), "{ conversations { nodes { id } } }", json!({})).await;
+    assert_eq!(r.ok().data("/conversations/nodes"), &json!([]));
     let r = s.app.gql(Some(&other), START, json!({ "c": s.channel, "n": s.number, "to": CLIENT, "t": "Hi" })).await;
     assert_eq!(r.code(), "NOT_FOUND");
 }
@@ -490,7 +490,7 @@ async fn input_is_validated() {
     let r =
         s.app.admin(START, json!({ "c": s.channel, "n": Uuid::new_v4().to_string(), "to": CLIENT, "t": "Hi" })).await;
     assert_eq!(r.code(), "NOT_FOUND");
-    let r = s.app.admin("{ conversations(first: 101) { id } }", json!({})).await;
+    let r = s.app.admin("{ conversations(first: 101) { nodes { id } } }", json!({})).await;
     assert_eq!(r.input_errors(), vec![("first".into(), "OUT_OF_RANGE".into())]);
 
     // A resolved conversation takes no more replies.

@@ -30,6 +30,20 @@ pub struct ConversationView {
     pub assigned_agent: Option<user::Model>,
 }
 
+/// Where a page of conversations continues: after this one, newest first.
+#[derive(Debug, Clone, Copy)]
+pub struct ConversationCursor {
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub id: Uuid,
+}
+
+/// A page of conversations.
+#[derive(Debug, Clone)]
+pub struct ConversationPage {
+    pub conversations: Vec<ConversationView>,
+    pub has_next_page: bool,
+}
+
 /// Which conversations a list returns (all filters optional), newest first.
 #[derive(Debug, Clone, Default)]
 pub struct ConversationFilter {
@@ -64,13 +78,7 @@ impl Engine {
         self.views(vec![c]).await?.pop().ok_or(Error::NotFound("conversation"))
     }
 
-    /// Up to `first` conversations the caller may see, newest first.
-    pub async fn conversations(
-        &self,
-        actor: &Actor,
-        filter: &ConversationFilter,
-        first: u64,
-    ) -> Result<Vec<ConversationView>> {
+    fn filtered(&self, actor: &Actor, filter: &ConversationFilter) -> Select<conversation::Entity> {
         let mut q = self.visible_conversations(actor);
         if let Some(ch) = filter.channel_id {
             q = q.filter(conversation::Column::ChannelId.eq(ch));
@@ -84,13 +92,44 @@ impl Engine {
         if let Some(u) = filter.assignee_id {
             q = q.filter(conversation::Column::AssignedUserId.eq(u));
         }
-        let rows = q
+        q
+    }
+
+    /// A page of up to `first` conversations the caller may see, newest first, after `after`.
+    pub async fn conversations(
+        &self,
+        actor: &Actor,
+        filter: &ConversationFilter,
+        first: u64,
+        after: Option<ConversationCursor>,
+    ) -> Result<ConversationPage> {
+        use sea_orm::Condition;
+        let mut q = self.filtered(actor, filter);
+        if let Some(c) = after {
+            q = q.filter(
+                Condition::any().add(conversation::Column::CreatedAt.lt(c.created_at)).add(
+                    Condition::all()
+                        .add(conversation::Column::CreatedAt.eq(c.created_at))
+                        .add(conversation::Column::Id.lt(c.id)),
+                ),
+            );
+        }
+        let first = first.min(MAX_CONVERSATIONS);
+        let mut rows = q
             .order_by_desc(conversation::Column::CreatedAt)
             .order_by_desc(conversation::Column::Id)
-            .limit(first.min(MAX_CONVERSATIONS))
+            .limit(first + 1)
             .all(&self.db)
             .await?;
-        self.views(rows).await
+        let has_next_page = rows.len() as u64 > first;
+        rows.truncate(first as usize);
+        Ok(ConversationPage { conversations: self.views(rows).await?, has_next_page })
+    }
+
+    /// How many conversations the caller may see match the filter.
+    pub async fn conversation_count(&self, actor: &Actor, filter: &ConversationFilter) -> Result<u64> {
+        use sea_orm::PaginatorTrait;
+        Ok(self.filtered(actor, filter).count(&self.db).await?)
     }
 
     /// A conversation with its related rows (the caller was already allowed to see it).
