@@ -161,6 +161,32 @@ async fn count(app: &TestApp, ch: Uuid, sub: ConversationSubstatus) -> anyhow::R
         .await?)
 }
 
+/// Posts one webhook per sample from a new client and times acknowledgement -> the conversation ALERTING.
+async fn offer_latency(
+    app: &TestApp,
+    sim: &tests::provider_sim::ProviderSim,
+    url: &str,
+    ch: Uuid,
+    samples: std::ops::Range<usize>,
+) -> anyhow::Result<Vec<f64>> {
+    let mut lat = Vec::new();
+    for i in samples {
+        let (status, body) =
+            sim.post_webhook(url, KEY, &message_event(&format!("lat-{i}"), OUR, &format!("+4917{i:08}"), "hi")).await;
+        anyhow::ensure!(status == 200, "webhook refused: {body}");
+        let acked = Instant::now();
+        loop {
+            if count(app, ch, ConversationSubstatus::Alerting).await? > i as u64 {
+                break;
+            }
+            anyhow::ensure!(acked.elapsed() < Duration::from_secs(30), "no offer after 30 s");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        lat.push(acked.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(lat)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -184,21 +210,7 @@ async fn main() -> anyhow::Result<()> {
         .ok()
         .str("/channel/webhookUrl")
         .replace(tests::PUBLIC_BASE, &app.base);
-    let mut lat = Vec::new();
-    for i in 0..args.samples {
-        let (status, body) =
-            sim.post_webhook(&url, KEY, &message_event(&format!("lat-{i}"), OUR, &format!("+4917{i:08}"), "hi")).await;
-        anyhow::ensure!(status == 200, "webhook refused: {body}");
-        let acked = Instant::now();
-        loop {
-            if count(&app, ch1_id, ConversationSubstatus::Alerting).await? > i as u64 {
-                break;
-            }
-            anyhow::ensure!(acked.elapsed() < Duration::from_secs(30), "no offer after 30 s");
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        lat.push(acked.elapsed().as_secs_f64() * 1000.0);
-    }
+    let mut lat = offer_latency(&app, &sim, &url, ch1_id, 0..args.samples).await?;
     println!(
         "[{backend}] webhook ack -> ALERTING: samples={} p50={:.1} ms p99={:.1} ms",
         args.samples,
@@ -246,6 +258,13 @@ async fn main() -> anyhow::Result<()> {
     if args.idle_secs > 0 {
         println!("[{backend}] idling {} s before the timers", args.idle_secs);
         tokio::time::sleep(Duration::from_secs(args.idle_secs)).await;
+        let mut lat = offer_latency(&app, &sim, &url, ch1_id, args.samples..args.samples + 20).await?;
+        println!(
+            "[{backend}] after {} s idle, webhook ack -> ALERTING: samples=20 p50={:.1} ms max={:.1} ms",
+            args.idle_secs,
+            pct(&mut lat, 0.5),
+            pct(&mut lat, 1.0)
+        );
     }
     let (ch3, ch3_id) =
         channel(&app, "Timers", json!({ "utilization": 0, "autoAssignmentLimit": 1000, "alertingTimeout": 5 })).await;
