@@ -4,7 +4,7 @@ use super::connection::PageInfo;
 use super::enums::{ConversationStatus, ConversationSubstatus, DeliveryStatus, MessageDirection, Resolution};
 use super::error::{ApiError, ApiResult};
 use super::types::{Channel, PhoneNumber, User, WrapUpCode};
-use super::{actor, engine, uuid};
+use super::{actor, engine, loaders, uuid};
 use async_graphql::{Context, ID, Object};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -134,11 +134,14 @@ impl Conversation {
     /// The wrap-up code chosen when it was resolved.
     async fn wrap_up_code(&self, ctx: &Context<'_>) -> ApiResult<Option<WrapUpCode>> {
         let Some(id) = self.0.conversation.wrap_up_code_id else { return Ok(None) };
-        Ok(engine(ctx)?.wrap_up_code(id).await?.map(WrapUpCode))
+        Ok(loaders(ctx)?.wrap_up_codes.load_one(id).await?.map(WrapUpCode))
     }
     /// While IN_QUEUE: its place in the channel's queue, from 1.
     async fn queue_position(&self, ctx: &Context<'_>) -> ApiResult<Option<u64>> {
-        Ok(engine(ctx)?.queue_position(&self.0.conversation).await?)
+        if self.0.conversation.substatus != Some(entity::ConversationSubstatus::InQueue) {
+            return Ok(None);
+        }
+        loaders(ctx)?.queue_positions.load_one(self.0.conversation.id).await
     }
     /// How it was resolved.
     async fn resolution(&self) -> Option<Resolution> {

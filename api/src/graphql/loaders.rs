@@ -40,6 +40,9 @@ loader!(ChatbotById, chatbot::Model, chatbots_by_id);
 loader!(NumbersOfChannel, Vec<phone_number::Model>, phone_numbers_of, every_key);
 loader!(CodesOfChannel, Vec<wrap_up_code::Model>, wrap_up_codes_of, every_key);
 loader!(AgentsOfChannel, Vec<user::Model>, agents_of, every_key);
+loader!(AgentStateOf, worker::acd::status::AgentView, agent_views);
+loader!(QueuePositionOf, u64, queue_positions);
+loader!(WrapUpCodeById, wrap_up_code::Model, wrap_up_codes_by_id);
 
 /// The loaders of one request.
 pub struct Loaders {
@@ -47,6 +50,9 @@ pub struct Loaders {
     pub numbers: DataLoader<NumbersOfChannel, HashMapCache>,
     pub codes: DataLoader<CodesOfChannel, HashMapCache>,
     pub agents: DataLoader<AgentsOfChannel, HashMapCache>,
+    pub agent_states: DataLoader<AgentStateOf, HashMapCache>,
+    pub queue_positions: DataLoader<QueuePositionOf, HashMapCache>,
+    pub wrap_up_codes: DataLoader<WrapUpCodeById, HashMapCache>,
 }
 
 impl Loaders {
@@ -56,6 +62,17 @@ impl Loaders {
             numbers: DataLoader::with_cache(NumbersOfChannel(engine.clone()), tokio::spawn, HashMapCache::default()),
             codes: DataLoader::with_cache(CodesOfChannel(engine.clone()), tokio::spawn, HashMapCache::default()),
             agents: DataLoader::with_cache(AgentsOfChannel(engine.clone()), tokio::spawn, HashMapCache::default()),
+            agent_states: DataLoader::with_cache(AgentStateOf(engine.clone()), tokio::spawn, HashMapCache::default()),
+            queue_positions: DataLoader::with_cache(
+                QueuePositionOf(engine.clone()),
+                tokio::spawn,
+                HashMapCache::default(),
+            ),
+            wrap_up_codes: DataLoader::with_cache(
+                WrapUpCodeById(engine.clone()),
+                tokio::spawn,
+                HashMapCache::default(),
+            ),
         }
     }
 

@@ -40,8 +40,10 @@ impl User {
         if !(a.is_staff() || a.user_id == self.0.id) {
             return Ok(None);
         }
-        let mut views = engine(ctx)?.agent_views(std::slice::from_ref(&self.0)).await?;
-        Ok(views.remove(&self.0.id).map(super::acd::AgentState))
+        if !worker::acd::status::has_agent_state(self.0.role) {
+            return Ok(None);
+        }
+        Ok(loaders(ctx)?.agent_states.load_one(self.0.id).await?.map(super::acd::AgentState))
     }
 }
 

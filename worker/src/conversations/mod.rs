@@ -154,26 +154,53 @@ impl Engine {
         self.views(rows).await
     }
 
-    /// A waiting conversation's place in its channel's queue, from 1; None when it is not waiting.
-    pub async fn queue_position(&self, c: &conversation::Model) -> Result<Option<u64>> {
-        use sea_orm::{Condition, PaginatorTrait};
-        let Some(at) = c.enqueued_at.filter(|_| c.substatus == Some(ConversationSubstatus::InQueue)) else {
-            return Ok(None);
-        };
-        let ahead = conversation::Entity::find()
-            .filter(conversation::Column::ChannelId.eq(c.channel_id))
+    /// The places in their channels' queues (from 1) of those of `ids` that are waiting: one query for the
+    /// conversations and one per channel concerned (the waiting ids of that channel, in queue order).
+    pub async fn queue_positions(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, u64>> {
+        let waiting: Vec<(Uuid, Uuid)> = conversation::Entity::find()
+            .select_only()
+            .column(conversation::Column::Id)
+            .column(conversation::Column::ChannelId)
+            .filter(conversation::Column::Id.is_in(ids.iter().copied()))
             .filter(conversation::Column::Status.eq(ConversationStatus::Open))
             .filter(conversation::Column::Substatus.eq(ConversationSubstatus::InQueue))
-            .filter(Condition::any().add(conversation::Column::EnqueuedAt.lt(at)).add(
-                Condition::all().add(conversation::Column::EnqueuedAt.eq(at)).add(conversation::Column::Id.lt(c.id)),
-            ))
-            .count(&self.db)
+            .into_tuple()
+            .all(&self.db)
             .await?;
-        Ok(Some(ahead + 1))
+        let mut channels: Vec<Uuid> = waiting.iter().map(|(_, ch)| *ch).collect();
+        channels.sort_unstable();
+        channels.dedup();
+        let wanted: std::collections::HashSet<Uuid> = waiting.iter().map(|(id, _)| *id).collect();
+        let mut out = HashMap::new();
+        for ch in channels {
+            let queue: Vec<Uuid> = conversation::Entity::find()
+                .select_only()
+                .column(conversation::Column::Id)
+                .filter(conversation::Column::ChannelId.eq(ch))
+                .filter(conversation::Column::Status.eq(ConversationStatus::Open))
+                .filter(conversation::Column::Substatus.eq(ConversationSubstatus::InQueue))
+                .order_by_asc(conversation::Column::EnqueuedAt)
+                .order_by_asc(conversation::Column::Id)
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            for (i, id) in queue.into_iter().enumerate() {
+                if wanted.contains(&id) {
+                    out.insert(id, i as u64 + 1);
+                }
+            }
+        }
+        Ok(out)
     }
 
-    pub async fn wrap_up_code(&self, id: Uuid) -> Result<Option<wrap_up_code::Model>> {
-        Ok(wrap_up_code::Entity::find_by_id(id).one(&self.db).await?)
+    pub async fn wrap_up_codes_by_id(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, wrap_up_code::Model>> {
+        Ok(wrap_up_code::Entity::find()
+            .filter(wrap_up_code::Column::Id.is_in(ids.iter().copied()))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c))
+            .collect())
     }
 
     /// Joins conversations with their related rows: one query per related table, whatever the list's length.
