@@ -608,3 +608,98 @@ async fn agent_states_and_queue_positions_are_loaded_in_batches() {
     assert_eq!(min_statements(&d.app, users, states(6)).await, few_users, "agent states per user");
     assert_eq!(min_statements(&d.app, &queue, positions(6)).await, few_waiting, "queue positions per conversation");
 }
+
+#[tokio::test]
+async fn an_exclusion_lasts_one_queue_stint() {
+    let d = desk(2, json!({ "alertingTimeout": 60 })).await;
+    let (_, sup) = d.app.user_with_token("SUPERVISOR").await;
+    d.online(0).await;
+    let conv = d.write(&client(1), "Hi").await;
+    d.until(&conv, "ALERTING").await;
+    d.act(d.token(0), "rejectConversation", &conv).await.ok();
+    // Agent 1 takes it: the stint in which agent 0 said no ends with the accept.
+    d.online(1).await;
+    let c = d.until(&conv, "ALERTING").await;
+    assert_eq!(c["assignedAgent"]["id"], json!(d.id(1)));
+    d.act(d.token(1), "acceptConversation", &conv).await.ok();
+    // Back in the queue (a new stint) while agent 1 is busy: agent 0 is offered it again.
+    d.status(d.token(1), "BUSY").await.ok();
+    d.act(&sup, "requeueConversation", &conv).await.ok();
+    let c = d.until(&conv, "ALERTING").await;
+    assert_eq!(c["assignedAgent"]["id"], json!(d.id(0)));
+}
+
+#[tokio::test]
+async fn every_acd_mutation_checks_role_and_account() {
+    let d = desk(2, json!({ "alertingTimeout": 60 })).await;
+    let (_, sup) = d.app.user_with_token("SUPERVISOR").await;
+    let other = d.app.other_account().await;
+    d.online(0).await;
+    let conv = d.write(&client(1), "Hi").await;
+    d.until(&conv, "ALERTING").await;
+    let reason = d.app.admin("mutation { createBusyReason(name: \"Break\") { id } }", json!({})).await;
+    let reason = reason.ok().str("/createBusyReason/id");
+    let code = d.code_id("Sold").await;
+
+    // Another account: every id is unknown.
+    for m in [
+        "acceptConversation",
+        "rejectConversation",
+        "holdConversation",
+        "resumeConversation",
+        "resolveConversation",
+        "requeueConversation",
+        "handOffConversation",
+    ] {
+        assert_eq!(d.act(&other, m, &conv).await.code(), "NOT_FOUND", "{m} across accounts");
+    }
+    for m in ["assignConversation", "transferConversation"] {
+        let q = format!("mutation($id: ID!, $u: ID!) {{ {m}(id: $id, userId: $u) {{ id }} }}");
+        let r = d.app.gql(Some(&other), &q, json!({ "id": conv, "u": d.id(0) })).await;
+        assert_eq!(r.code(), "NOT_FOUND", "{m} across accounts");
+    }
+    assert_eq!(d.set_code(&other, &conv, &code).await.code(), "NOT_FOUND");
+    for q in [
+        "mutation($id: ID!) { archiveBusyReason(id: $id) { id } }",
+        "mutation($id: ID!) { renameBusyReason(id: $id, name: \"X\") { id } }",
+    ] {
+        assert_eq!(d.app.gql(Some(&other), q, json!({ "id": reason })).await.code(), "NOT_FOUND");
+    }
+    let r = d.app.gql(Some(&other), "query($c: ID!) { queue(channelId: $c) { id } }", json!({ "c": d.channel })).await;
+    assert_eq!(r.code(), "NOT_FOUND");
+
+    // The wrong role.
+    let agent = d.token(1);
+    for q in [
+        "mutation($id: ID!) { archiveBusyReason(id: $id) { id } }",
+        "mutation($id: ID!) { renameBusyReason(id: $id, name: \"X\") { id } }",
+    ] {
+        assert_eq!(d.app.gql(Some(&sup), q, json!({ "id": reason })).await.code(), "FORBIDDEN");
+    }
+    for m in ["requeueConversation", "handOffConversation"] {
+        assert_eq!(d.act(agent, m, &conv).await.code(), "FORBIDDEN", "{m} by an agent");
+    }
+    let transfer = "mutation($id: ID!, $u: ID!) { transferConversation(id: $id, userId: $u) { id } }";
+    assert_eq!(d.app.gql(Some(agent), transfer, json!({ "id": conv, "u": d.id(1) })).await.code(), "FORBIDDEN");
+    let r = d.app.gql(Some(agent), "query($c: ID!) { queue(channelId: $c) { id } }", json!({ "c": d.channel })).await;
+    assert_eq!(r.code(), "FORBIDDEN");
+    let r = d.app.admin("mutation { setMyStatus(status: ONLINE) { status } }", json!({})).await;
+    assert_eq!(r.code(), "FORBIDDEN", "admins have no agent status");
+    // Another agent cannot touch the offer.
+    for m in ["acceptConversation", "rejectConversation", "holdConversation", "resolveConversation"] {
+        assert_eq!(d.act(agent, m, &conv).await.code(), "NOT_FOUND", "{m} by another agent");
+    }
+    assert_eq!(d.conv(&conv).await["substatus"], json!("ALERTING"), "nothing changed");
+
+    // Controls: the right callers succeed.
+    let r = d
+        .app
+        .admin("mutation($id: ID!) { renameBusyReason(id: $id, name: \"Coffee\") { name } }", json!({ "id": reason }))
+        .await;
+    assert_eq!(r.ok().data("/renameBusyReason/name"), &json!("Coffee"));
+    let r = d.app.gql(Some(&sup), "query($c: ID!) { queue(channelId: $c) { id } }", json!({ "c": d.channel })).await;
+    r.ok();
+    let r = d.app.gql(Some(&sup), transfer, json!({ "id": conv, "u": d.id(1) })).await;
+    assert_eq!(r.ok().data("/transferConversation/id"), &json!(conv));
+    assert_eq!(d.act(agent, "holdConversation", &conv).await.ok().data("/holdConversation/id"), &json!(conv));
+}
