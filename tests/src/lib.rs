@@ -144,6 +144,8 @@ pub struct TestApp {
     pub db: TestDb,
     /// The encryption key the engine uses, for worker processes started beside it.
     pub encryption_key: Secret,
+    /// Whether the teardown fails the test when a job was left failed (tests; not the load generators).
+    check_failed_jobs: std::sync::atomic::AtomicBool,
     shutdown: Option<tokio::sync::watch::Sender<bool>>,
 }
 
@@ -204,6 +206,7 @@ impl TestApp {
             account_id: account.id.to_string(),
             db,
             encryption_key,
+            check_failed_jobs: std::sync::atomic::AtomicBool::new(capture_logs),
             shutdown: Some(tx),
         })
     }
@@ -351,10 +354,46 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// For tests that leave failed jobs on purpose (the failed-jobs screen): the teardown does not fail them.
+    pub fn allow_failed_jobs(&self) {
+        self.check_failed_jobs.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Failed jobs, counted on a connection of its own (usable from `Drop`); None when it cannot tell.
+    fn failed_jobs_blocking(&self) -> Option<i64> {
+        let (url, backend) = (self.db.url.clone(), self.db.backend);
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(async move {
+                use sea_orm::{ConnectionTrait, Statement};
+                let db = worker::db::connect_url(&url, backend).await.ok()?;
+                let table = if backend == Backend::Postgres { "apalis.jobs" } else { "Jobs" };
+                let sql = format!(
+                    "SELECT COUNT(*) AS n FROM {table} WHERE status IN ('Failed','Killed') AND attempts >= max_attempts"
+                );
+                let row = db.query_one_raw(Statement::from_string(db.get_database_backend(), sql)).await.ok()??;
+                let n = row.try_get::<i64>("", "n").ok();
+                db.close().await.ok();
+                n
+            })
+        })
+        .join()
+        .ok()
+        .flatten()
+    }
+}
+
+/// The teardown: stops the server and workers, and fails the test when a job was left failed (unless the test
+/// said it expects that, or is already failing).
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(true);
+        }
+        if self.check_failed_jobs.load(std::sync::atomic::Ordering::Relaxed) && !std::thread::panicking() {
+            let failed = self.failed_jobs_blocking();
+            assert_eq!(failed, Some(0), "jobs were left failed (or the teardown could not count them)");
         }
     }
 }
