@@ -490,11 +490,22 @@ async fn the_wrap_up_timeout_resolves_without_a_code() {
 
 #[tokio::test]
 async fn deleting_a_channel_resolves_what_waits() {
-    let d = desk(1, json!({ "alertingTimeout": 60 })).await;
-    let waiting = d.write(&client(1), "Anyone?").await;
+    let d = desk(1, json!({ "alertingTimeout": 60, "autoAssignmentLimit": 1 })).await;
+    d.online(0).await;
+    let ringing = d.write(&client(1), "Hello").await;
+    d.until(&ringing, "ALERTING").await;
+    let waiting = d.write(&client(2), "Anyone?").await;
+    assert_eq!(d.conv(&waiting).await["substatus"], json!("IN_QUEUE"));
     d.app.admin("mutation($id: ID!) { deleteChannel(id: $id) }", json!({ "id": d.channel })).await.ok();
-    let c = d.conv(&waiting).await;
-    assert_eq!((c["status"].clone(), c["resolution"].clone()), (json!("RESOLVED"), json!("CHANNEL_DELETED")));
+    for conv in [&ringing, &waiting] {
+        let c = d.conv(conv).await;
+        assert_eq!((c["status"].clone(), c["resolution"].clone()), (json!("RESOLVED"), json!("CHANNEL_DELETED")));
+    }
+    // The offer was taken away from the agent, whose load is gone; it is not theirs to see any more.
+    assert_eq!(reason(&d.act(d.token(0), "acceptConversation", &ringing).await), "OFFER_WITHDRAWN");
+    let r = d.app.gql(Some(d.token(0)), "{ conversations { totalCount } }", json!({})).await;
+    assert_eq!(r.ok().data("/conversations/totalCount"), &json!(0));
+    assert_eq!(d.me(d.token(0)).await["utilization"], json!(0));
 }
 
 #[tokio::test]

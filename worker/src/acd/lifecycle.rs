@@ -55,8 +55,12 @@ async fn finish<C: ConnectionTrait>(
     timed_out: bool,
     now: DateTime<Utc>,
 ) -> Result<bool> {
+    // A ringing offer was never the agent's: it leaves their list; a held conversation stays with its agent.
+    let ringing = conv.substatus == Some(Sub::Alerting);
+    let keeps = if ringing { None } else { conv.assigned_user_id };
     let r = conversation::Entity::update_many()
         .col_expr(conversation::Column::Status, Expr::value(ConversationStatus::Resolved))
+        .col_expr(conversation::Column::AssignedUserId, Expr::value(keeps))
         .col_expr(conversation::Column::Substatus, Expr::value(Option::<Sub>::None))
         .col_expr(conversation::Column::OfferDeadline, Expr::value(Option::<DateTime<Utc>>::None))
         .col_expr(conversation::Column::WrapUpDeadline, Expr::value(Option::<DateTime<Utc>>::None))
@@ -71,7 +75,8 @@ async fn finish<C: ConnectionTrait>(
     if r.rows_affected != 1 {
         return Ok(false);
     }
-    close_assignment(db, conv, OfferOutcome::Resolved, now).await?;
+    let outcome = if ringing { OfferOutcome::Withdrawn } else { OfferOutcome::Resolved };
+    close_assignment(db, conv, outcome, now).await?;
     Ok(true)
 }
 
@@ -376,11 +381,7 @@ pub(crate) async fn on_channel_deleted<C: ConnectionTrait>(db: &C, ch: &channel:
         .all(db)
         .await?;
     for conv in &waiting {
-        let outcome =
-            if conv.substatus == Some(Sub::Alerting) { OfferOutcome::Withdrawn } else { OfferOutcome::Resolved };
-        if finish(db, conv, Resolution::ChannelDeleted, None, false, now).await? && outcome == OfferOutcome::Withdrawn {
-            close_assignment(db, conv, OfferOutcome::Withdrawn, now).await?;
-        }
+        finish(db, conv, Resolution::ChannelDeleted, None, false, now).await?;
     }
     Ok(())
 }
