@@ -14,9 +14,7 @@ use entity::{
     conversation, conversation_offer, user,
 };
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
@@ -51,7 +49,7 @@ impl Engine {
 }
 
 /// One batch: returns how many were assigned and where to go on (None: done).
-async fn distribute_batch<C: ConnectionTrait + TransactionTrait>(
+async fn distribute_batch<C: ConnectionTrait>(
     db: &C,
     account_id: Uuid,
     after: Option<Cursor>,
