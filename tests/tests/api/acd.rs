@@ -714,3 +714,38 @@ async fn every_acd_mutation_checks_role_and_account() {
     assert_eq!(r.ok().data("/transferConversation/id"), &json!(conv));
     assert_eq!(d.act(agent, "holdConversation", &conv).await.ok().data("/holdConversation/id"), &json!(conv));
 }
+
+#[tokio::test]
+async fn deactivating_an_agent_hands_back_everything_they_held() {
+    let d = desk(1, json!({ "alertingTimeout": 60 })).await;
+    d.online(0).await;
+    let acw = d.write(&client(1), "one").await;
+    d.until(&acw, "ALERTING").await;
+    d.act(d.token(0), "acceptConversation", &acw).await.ok();
+    d.act(d.token(0), "resolveConversation", &acw).await.ok();
+    let held = d.write(&client(2), "two").await;
+    d.until(&held, "ALERTING").await;
+    d.act(d.token(0), "acceptConversation", &held).await.ok();
+    d.act(d.token(0), "holdConversation", &held).await.ok();
+    let ringing = d.write(&client(3), "three").await;
+    d.until(&ringing, "ALERTING").await;
+    let enqueued = d.conv(&held).await["enqueuedAt"].clone();
+
+    let r = d.app.admin("mutation($id: ID!) { deactivateUser(id: $id) { active } }", json!({ "id": d.id(0) })).await;
+    r.ok();
+    let c = d.conv(&acw).await;
+    assert_eq!((c["status"].clone(), c["resolution"].clone()), (json!("RESOLVED"), json!("AGENT_DEACTIVATED")));
+    for conv in [&held, &ringing] {
+        let c = d.conv(conv).await;
+        assert_eq!((c["substatus"].clone(), c["assignedAgent"].clone()), (json!("IN_QUEUE"), Value::Null));
+    }
+    assert_eq!(d.conv(&held).await["enqueuedAt"], enqueued, "requeued at its original place");
+    let r = d
+        .app
+        .admin(
+            "query($id: ID!) { user(id: $id) { agentState { status conversationCount } } }",
+            json!({ "id": d.id(0) }),
+        )
+        .await;
+    assert_eq!(r.ok().data("/user/agentState"), &json!({ "status": "OFFLINE", "conversationCount": 0 }));
+}
