@@ -35,6 +35,8 @@ pub struct Engine {
     pub provider: Arc<dyn provider::Provider>,
     /// Wakes this process's workers when a job due now was committed.
     pub wakeups: Arc<jobs::wake::Wakeups>,
+    /// Distribution runs in progress in this process, per account (requests coalesce).
+    pub distributions: Arc<acd::Distributions>,
 }
 
 impl Engine {
@@ -46,6 +48,7 @@ impl Engine {
             public_base_url: Arc::from(public_base_url.trim_end_matches('/')),
             provider: Arc::new(provider::NovaClient::new()?),
             wakeups: Arc::default(),
+            distributions: Arc::default(),
         })
     }
 }

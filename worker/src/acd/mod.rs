@@ -24,6 +24,42 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, Set, Statement};
 use uuid::Uuid;
 
+/// Which accounts this process is distributing, and whether another run was asked for meanwhile.
+#[derive(Default)]
+pub struct Distributions(std::sync::Mutex<std::collections::HashMap<Uuid, bool>>);
+
+impl Distributions {
+    /// True when the caller should run distribution; false when a run in progress will run once more for it.
+    fn request(&self, account: Uuid) -> bool {
+        let Ok(mut m) = self.0.lock() else { return true };
+        match m.get_mut(&account) {
+            Some(again) => {
+                *again = true;
+                false
+            }
+            None => {
+                m.insert(account, false);
+                true
+            }
+        }
+    }
+
+    /// After a run: true when another was asked for meanwhile (and is now the caller's to run).
+    fn again(&self, account: Uuid) -> bool {
+        let Ok(mut m) = self.0.lock() else { return false };
+        match m.get_mut(&account) {
+            Some(again) if *again => {
+                *again = false;
+                true
+            }
+            _ => {
+                m.remove(&account);
+                false
+            }
+        }
+    }
+}
+
 /// Substatuses in which a conversation is held by its agent and counts toward their utilization and limits.
 pub const HELD: [ConversationSubstatus; 4] = [
     ConversationSubstatus::Alerting,
@@ -167,11 +203,29 @@ impl Engine {
         Ok((txn, now))
     }
 
-    /// Runs distribution for the account after a change committed; a failure is logged, not returned: the
-    /// change itself stands, and the sweeper's next pass distributes what this one could not.
+    /// Asks for distribution of the account after a change committed. Requests coalesce per account and
+    /// process: while a distribution of the account runs here, further requests only mark it to run once more
+    /// when it finishes (that run starts after their commits, so it sees them), instead of queueing one
+    /// transaction each on the account's lock. The run is a task of its own, so a caller that goes away (a
+    /// dropped HTTP request) cannot leave the account marked as running. A failure is logged: the change itself
+    /// stands, and the sweeper's next pass distributes what this one could not.
     pub async fn redistribute(&self, account_id: Uuid) {
-        if let Err(e) = self.distribute(account_id).await {
-            tracing::error!(%account_id, error = ?e, "distribution failed; the sweeper retries it");
+        if !self.distributions.request(account_id) {
+            return;
         }
+        let engine = self.clone();
+        let run = tokio::spawn(async move {
+            loop {
+                if let Err(e) = engine.distribute(account_id).await {
+                    tracing::error!(%account_id, error = ?e, "distribution failed; the sweeper retries it");
+                }
+                if !engine.distributions.again(account_id) {
+                    break;
+                }
+            }
+        });
+        // The caller waits for the first run (so a request's own change is distributed when it answers), but
+        // dropping this future does not stop the task.
+        let _ = run.await;
     }
 }
