@@ -29,6 +29,19 @@ impl Engine {
     /// take. Returns how many were assigned.
     #[tracing::instrument(skip(self))]
     pub async fn distribute(&self, account_id: Uuid) -> Result<usize> {
+        // Nobody to offer to: no write transaction, no lock (the common case for a message arriving at night).
+        let anyone = agent_state::Entity::find()
+            .select_only()
+            .column(agent_state::Column::UserId)
+            .filter(agent_state::Column::AccountId.eq(account_id))
+            .filter(agent_state::Column::Status.eq(AgentStatus::Online))
+            .limit(1)
+            .into_tuple::<Uuid>()
+            .one(&self.db)
+            .await?;
+        if anyone.is_none() {
+            return Ok(0);
+        }
         let mut total = 0;
         let mut cursor = None;
         loop {
