@@ -153,6 +153,17 @@ impl Registry for PostgresRegistry {
     }
 }
 
+/// Aborts its tasks when dropped.
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
+}
+
 /// `run_workers_with` the default settings (hourly re-verification, 10 s heartbeats).
 pub async fn run_workers(engine: Engine, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     run_workers_with(engine, WorkerSettings::default(), shutdown).await
@@ -183,14 +194,13 @@ pub async fn run_workers_with(
             register_all(PostgresRegistry { monitor, engine: engine.clone(), pool, heartbeat, poll }).monitor
         }
     };
-    let listener = match &engine.jobs {
-        JobStore::Postgres(pool) => {
-            Some(tokio::spawn(super::wake::listen_postgres(pool.clone(), engine.wakeups.clone())))
-        }
-        JobStore::Sqlite(_) => None,
-    };
+    // The process's background loops, stopped however the monitor ends.
+    let mut loops = AbortOnDrop(Vec::new());
+    if let JobStore::Postgres(pool) = &engine.jobs {
+        loops.0.push(tokio::spawn(super::wake::listen_postgres(pool.clone(), engine.wakeups.clone())));
+    }
     // Deadlines whose timer job was lost (a crashed worker) still fire on time.
-    let sweeper = tokio::spawn(crate::acd::timers::sweep_forever(engine.clone()));
+    loops.0.push(tokio::spawn(crate::acd::timers::sweep_forever(engine.clone())));
     let monitor = match settings.reverify_schedule {
         Some(schedule) => {
             let engine = engine.clone();
@@ -210,9 +220,6 @@ pub async fn run_workers_with(
             Ok(())
         })
         .await?;
-    sweeper.abort();
-    if let Some(l) = listener {
-        l.abort();
-    }
+    drop(loops);
     Ok(())
 }
