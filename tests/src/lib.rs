@@ -312,6 +312,16 @@ impl TestApp {
         .str("/addPhoneNumber/id")
     }
 
+    /// The channel's webhook URL as the admin sees it, pointed at this test server (the URL carries the public
+    /// base URL; the test server listens elsewhere).
+    pub async fn webhook_url(&self, channel_id: &str) -> String {
+        self.admin("query($id: ID!) { channel(id: $id) { webhookUrl } }", json!({ "id": channel_id }))
+            .await
+            .ok()
+            .str("/channel/webhookUrl")
+            .replace(PUBLIC_BASE, &self.base)
+    }
+
     /// Rows in a table, straight from the database.
     pub async fn count(&self, table: &str) -> i64 {
         use sea_orm::{ConnectionTrait, Statement};

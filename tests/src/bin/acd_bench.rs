@@ -204,12 +204,7 @@ async fn main() -> anyhow::Result<()> {
             .await;
     app.add_number(&ch1, OUR, KEY).await;
     agents(&app, account, ch1_id, 1, AgentStatus::Online).await?;
-    let url = app
-        .admin("query($id: ID!) { channel(id: $id) { webhookUrl } }", json!({ "id": ch1 }))
-        .await
-        .ok()
-        .str("/channel/webhookUrl")
-        .replace(tests::PUBLIC_BASE, &app.base);
+    let url = app.webhook_url(&ch1).await;
     let mut lat = offer_latency(&app, &sim, &url, ch1_id, 0..args.samples).await?;
     println!(
         "[{backend}] webhook ack -> ALERTING: samples={} p50={:.1} ms p99={:.1} ms",

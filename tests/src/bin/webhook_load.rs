@@ -9,7 +9,6 @@
 
 use clap::Parser;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-use serde_json::json;
 use std::time::{Duration, Instant};
 use tests::TestApp;
 use tests::provider_sim::{message_event, signed_headers};
@@ -40,12 +39,7 @@ async fn main() -> anyhow::Result<()> {
     let backend = format!("{:?}", app.db.backend);
     let channel = app.create_channel("Load").await;
     app.add_number(&channel, OUR, KEY).await;
-    let url = app
-        .admin("query($id: ID!) { channel(id: $id) { webhookUrl } }", json!({ "id": channel }))
-        .await
-        .ok()
-        .str("/channel/webhookUrl")
-        .replace(tests::PUBLIC_BASE, &app.base);
+    let url = app.webhook_url(&channel).await;
 
     let commits_before = commits(&app).await;
     let started = Instant::now();

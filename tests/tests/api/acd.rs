@@ -50,12 +50,7 @@ async fn desk(n: usize, settings: Value) -> Desk {
     }
     let channel = app.create_channel_as(&app.admin_token, input).await;
     app.add_number(&channel, OUR, KEY).await;
-    let url = app
-        .admin("query($id: ID!) { channel(id: $id) { webhookUrl } }", json!({ "id": channel }))
-        .await
-        .ok()
-        .str("/channel/webhookUrl")
-        .replace(tests::PUBLIC_BASE, &app.base);
+    let url = app.webhook_url(&channel).await;
     Desk { app, sim, channel, url, agents, sent: Default::default() }
 }
 

@@ -33,13 +33,7 @@ async fn hooked(with_chatbot: bool) -> Hooked {
     }
     let channel = app.create_channel_as(&app.admin_token, input).await;
     let number = app.add_number(&channel, OUR, KEY).await;
-    let url = app
-        .admin("query($id: ID!) { channel(id: $id) { webhookUrl } }", json!({ "id": channel }))
-        .await
-        .ok()
-        .str("/channel/webhookUrl");
-    // The webhook URL carries the public base URL; the test server listens elsewhere.
-    let url = url.replace(tests::PUBLIC_BASE, &app.base);
+    let url = app.webhook_url(&channel).await;
     Hooked { app, sim, channel, number, url }
 }
 
