@@ -16,7 +16,8 @@ use worker::Engine;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 pub fn router(engine: Engine) -> Router {
-    let state = GraphqlState { schema: build_schema(engine.clone()), engine: engine.clone() };
+    let state =
+        GraphqlState { schema: build_schema(engine.clone()), engine: engine.clone(), connections: Default::default() };
     let graphql = Router::new().route("/graphql", get(graphql_get).post(graphql_post)).with_state(state);
     let webhooks = Router::new()
         .route("/webhooks/nova/{token}", axum::routing::post(crate::webhook::receive))

@@ -64,8 +64,12 @@ pub fn main() -> anyhow::Result<()> {
     rt.block_on(async move {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(config, true).await,
-            Command::Api => serve(config, false).await,
+            Command::Api => {
+                sqlite_split_warning(&config, "api");
+                serve(config, false).await
+            }
             Command::Work => {
+                sqlite_split_warning(&config, "work");
                 let engine = engine(&config).await?;
                 tracing::info!("workers running");
                 let settings = worker::jobs::runtime::WorkerSettings::from_config(&config);
@@ -104,6 +108,20 @@ pub fn main() -> anyhow::Result<()> {
     })
 }
 
+/// On SQLite the product is one `serve` process: separate `api` and `work` processes are a PostgreSQL
+/// deployment (live events and job wake-ups travel between processes only through PostgreSQL).
+fn sqlite_split_warning(config: &Config, what: &str) {
+    if config.backend() == worker::config::Backend::Sqlite {
+        let msg = format!(
+            "`{what}` on SQLite: run the product as one `serve` process. Separate `api` and `work` processes need \
+             PostgreSQL; here, live events reach subscribers only when the process that serves them produced \
+             them (others arrive within a second by polling) and jobs queued elsewhere wait for the poll."
+        );
+        eprintln!("warning: {msg}");
+        tracing::warn!("{msg}");
+    }
+}
+
 fn describe(e: worker::Error) -> anyhow::Error {
     match e {
         worker::Error::Internal(cause) => cause,
@@ -116,7 +134,7 @@ pub async fn engine(config: &Config) -> anyhow::Result<Engine> {
     let cipher = config.cipher()?;
     let db = worker::db::connect(config).await?;
     worker::db::migrate(&db).await?;
-    let engine = Engine::new(db, cipher, &config.public_base_url)?;
+    let engine = Engine::new(db, cipher, &config.public_base_url)?.with_live_settings(config.live);
     engine.jobs.setup(&config.database_url).await?;
     Ok(engine)
 }

@@ -20,6 +20,8 @@ const JSON: &str = "application/json";
 pub struct GraphqlState {
     pub schema: AppSchema,
     pub engine: Engine,
+    /// This process's live (WebSocket) connections.
+    pub connections: std::sync::Arc<crate::ws::Connections>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -172,7 +174,15 @@ async fn execute(state: &GraphqlState, headers: &HeaderMap, media: MediaType, re
     (status, [(header::CONTENT_TYPE, HeaderValue::from_static(media.as_str()))], body).into_response()
 }
 
-pub async fn graphql_get(State(state): State<GraphqlState>, headers: HeaderMap, RawQuery(qs): RawQuery) -> Response {
+pub async fn graphql_get(
+    State(state): State<GraphqlState>,
+    headers: HeaderMap,
+    RawQuery(qs): RawQuery,
+    ws: Result<axum::extract::WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    if let Ok(ws) = ws {
+        return crate::ws::upgrade(state, headers, ws).await;
+    }
     let qs = qs.unwrap_or_default();
     let wants_html = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
     if qs.is_empty() && wants_html {

@@ -7,3 +7,4 @@ pub mod graphql;
 pub mod http;
 pub mod telemetry;
 pub mod webhook;
+pub mod ws;

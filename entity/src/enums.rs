@@ -193,3 +193,72 @@ pub enum Resolution {
     #[sea_orm(string_value = "AGENT_DEACTIVATED")]
     AgentDeactivated,
 }
+
+/// What a live event says happened (the GraphQL `LiveEventKind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(30))")]
+pub enum EventKind {
+    /// A conversation rings for an agent (with its deadline).
+    #[sea_orm(string_value = "OFFERED")]
+    Offered,
+    /// A conversation became an agent's: accepted, auto-answered, assigned or transferred by hand.
+    #[sea_orm(string_value = "ASSIGNED")]
+    Assigned,
+    /// A conversation was taken from an agent (the reason says why).
+    #[sea_orm(string_value = "WITHDRAWN")]
+    Withdrawn,
+    /// Held, resumed, after-call work, resolved, wrap-up chosen or timed out, handed off, client wrote back.
+    #[sea_orm(string_value = "CONVERSATION_UPDATED")]
+    ConversationUpdated,
+    #[sea_orm(string_value = "MESSAGE_CREATED")]
+    MessageCreated,
+    #[sea_orm(string_value = "MESSAGE_STATUS_CHANGED")]
+    MessageStatusChanged,
+    #[sea_orm(string_value = "AGENT_STATUS_CHANGED")]
+    AgentStatusChanged,
+    /// A conversation entered its channel's queue (new, or requeued).
+    #[sea_orm(string_value = "QUEUE_CHANGED")]
+    QueueChanged,
+    #[sea_orm(string_value = "NUMBER_VERIFIED")]
+    NumberVerified,
+}
+
+/// Why a live event happened, where that matters to the one watching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(30))")]
+pub enum EventReason {
+    #[sea_orm(string_value = "TIMEOUT")]
+    Timeout,
+    #[sea_orm(string_value = "REJECTED")]
+    Rejected,
+    #[sea_orm(string_value = "OFFLINE")]
+    Offline,
+    #[sea_orm(string_value = "TRANSFERRED")]
+    Transferred,
+    #[sea_orm(string_value = "REASSIGNED")]
+    Reassigned,
+    #[sea_orm(string_value = "REQUEUED")]
+    Requeued,
+    #[sea_orm(string_value = "REMOVED_FROM_CHANNEL")]
+    RemovedFromChannel,
+    #[sea_orm(string_value = "DEACTIVATED")]
+    Deactivated,
+    #[sea_orm(string_value = "CHANNEL_DELETED")]
+    ChannelDeleted,
+    #[sea_orm(string_value = "WRAP_UP_TIMEOUT")]
+    WrapUpTimeout,
+    #[sea_orm(string_value = "HANDED_OFF")]
+    HandedOff,
+    #[sea_orm(string_value = "HELD")]
+    Held,
+    #[sea_orm(string_value = "RESUMED")]
+    Resumed,
+    #[sea_orm(string_value = "AFTER_CALL_WORK")]
+    AfterCallWork,
+    #[sea_orm(string_value = "RESOLVED")]
+    Resolved,
+    #[sea_orm(string_value = "WRAP_UP_CHOSEN")]
+    WrapUpChosen,
+    #[sea_orm(string_value = "CLIENT_WROTE")]
+    ClientWrote,
+}

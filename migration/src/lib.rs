@@ -7,6 +7,7 @@ mod helpers;
 mod m20261125_000001_initial;
 mod m20261125_000002_conversations;
 mod m20261125_000003_acd;
+mod m20261125_000004_live;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_initial::Migration),
             Box::new(m20261125_000002_conversations::Migration),
             Box::new(m20261125_000003_acd::Migration),
+            Box::new(m20261125_000004_live::Migration),
         ]
     }
 }

@@ -2,6 +2,7 @@
 //! random port against a fresh, migrated database (SQLite by default, PostgreSQL when `TEST_POSTGRES_URL` is set)
 //! and talks to it over real HTTP.
 
+pub mod live;
 pub mod logs;
 pub mod provider_sim;
 
@@ -159,13 +160,18 @@ impl TestApp {
 
     /// As `spawn`; `capture_logs: false` leaves logging alone (load generators).
     pub async fn spawn_with(capture_logs: bool) -> Self {
-        match Self::try_spawn(capture_logs).await {
+        Self::spawn_live(capture_logs, worker::live::LiveSettings::default()).await
+    }
+
+    /// As `spawn_with`, with other live settings (retention, presence grace).
+    pub async fn spawn_live(capture_logs: bool, live: worker::live::LiveSettings) -> Self {
+        match Self::try_spawn(capture_logs, live).await {
             Ok(app) => app,
             Err(e) => panic!("cannot start the test app: {e:#}"),
         }
     }
 
-    async fn try_spawn(capture_logs: bool) -> anyhow::Result<Self> {
+    async fn try_spawn(capture_logs: bool, live: worker::live::LiveSettings) -> anyhow::Result<Self> {
         if capture_logs {
             logs::install();
         }
@@ -174,7 +180,7 @@ impl TestApp {
         worker::db::migrate(&conn).await?;
         let encryption_key = Cipher::generate_key();
         let cipher = Cipher::from_base64_key(&encryption_key)?;
-        let engine = Engine::new(conn, cipher, PUBLIC_BASE)?;
+        let engine = Engine::new(conn, cipher, PUBLIC_BASE)?.with_live_settings(live);
         engine.jobs.setup(&db.url).await?;
         let admin = NewUser {
             email: format!("admin-{}@example.com", uuid::Uuid::new_v4().simple()),

@@ -304,3 +304,65 @@ async fn a_job_queued_elsewhere_starts_on_its_notification() {
     assert!(took.is_some(), "the check never ran: {:?}", world.verifications().await);
     eprintln!("verified {:?} after queuing, by a worker that polls every 10 minutes", took.unwrap_or_default());
 }
+
+/// The `GraphQL: http://ADDR/graphql` line an `api` process prints when it listens.
+async fn listening_addr(p: &Proc) -> std::net::SocketAddr {
+    tests::eventually(Duration::from_secs(30), "the api process to listen", || async {
+        p.log_text().lines().find_map(|l| {
+            l.strip_prefix("GraphQL: http://").and_then(|r| r.split('/').next()).and_then(|a| a.parse().ok())
+        })
+    })
+    .await
+}
+
+#[tokio::test]
+async fn events_of_a_work_process_reach_subscribers_of_an_api_process_even_when_its_listener_is_killed() {
+    let sim = ProviderSim::start().await;
+    let world = World::new(&sim, 1).await;
+    if world.db.backend != Backend::Postgres {
+        return; // separate api and work processes are a PostgreSQL deployment
+    }
+    let api = Proc::start_as("api", "api", &world.db.url, &world.key, &[]);
+    let _work = world.start("worker", &[]);
+    let addr = listening_addr(&api).await;
+    let token = world.engine.login("admin@example.com", "correct horse battery").await.unwrap().token;
+    let mut live = tests::live::LiveClient::connect(addr, tests::live::TRANSPORT_WS, token.expose()).await.unwrap();
+    live.subscribe(
+        "1",
+        "subscription { channelEvents { cursor kind phoneNumberId phoneNumber { verification } } }",
+        serde_json::json!({}),
+    )
+    .await
+    .unwrap();
+    let wait = Duration::from_secs(20);
+    let mut last = 0i64;
+    for round in 0..4 {
+        if round == 2 {
+            // Kill the api process's LISTEN connection: it reconnects and catches up; nothing is lost.
+            let killed = world
+                .engine
+                .db
+                .query_all_raw(Statement::from_string(
+                    sea_orm::DatabaseBackend::Postgres,
+                    "SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity \
+                     WHERE query ILIKE 'LISTEN%live_events%' AND datname = current_database()",
+                ))
+                .await
+                .unwrap();
+            assert!(!killed.is_empty(), "the api process listens for live events");
+        }
+        // A verification runs in the work process and appends NUMBER_VERIFIED there.
+        world.engine.verify_phone_number(&world.admin, world.numbers[0]).await.unwrap();
+        let ev = loop {
+            let d = live.event("1", wait).await;
+            if d["channelEvents"]["kind"] == "NUMBER_VERIFIED" {
+                break d["channelEvents"].clone();
+            }
+        };
+        let cursor: i64 = ev["cursor"].as_str().unwrap().parse().unwrap();
+        assert!(cursor > last, "round {round}: cursors increase");
+        last = cursor;
+        assert_eq!(ev["phoneNumberId"], Value::String(world.numbers[0].to_string()));
+    }
+    drop(api);
+}

@@ -6,7 +6,8 @@ use crate::{Engine, Error, Result};
 use chrono::Utc;
 use entity::{Role, account, api_token, user};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set,
 };
 use uuid::Uuid;
 
@@ -179,6 +180,32 @@ impl Engine {
         Ok(Actor { user_id: u.id, account_id: u.account_id, role: u.role, token_id: t.id })
     }
 
+    /// Which of these tokens still authenticate (not revoked, user active): one query for all of them (the
+    /// live connections of a process are re-checked this way every few seconds).
+    pub async fn live_tokens(&self, ids: &[Uuid]) -> Result<std::collections::HashSet<Uuid>> {
+        if ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let rows: Vec<Uuid> = api_token::Entity::find()
+            .select_only()
+            .column(api_token::Column::Id)
+            .filter(api_token::Column::Id.is_in(ids.iter().copied()))
+            .filter(api_token::Column::RevokedAt.is_null())
+            .filter(
+                api_token::Column::UserId.in_subquery(
+                    sea_orm::sea_query::Query::select()
+                        .column(user::Column::Id)
+                        .from(user::Entity)
+                        .and_where(user::Column::Active.eq(true))
+                        .to_owned(),
+                ),
+            )
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().collect())
+    }
+
     /// Checks an email and password and issues a new token. Wrong email and wrong password answer the same.
     pub async fn login(&self, email: &str, password: &str) -> Result<IssuedToken> {
         let denied = Error::Unauthenticated("wrong email or password");
@@ -194,7 +221,7 @@ impl Engine {
         if !verify_password(password, &u.password_hash) {
             return Err(denied);
         }
-        let txn = self.begin_write().await?;
+        let txn = self.begin_uow().await?;
         let token = issue_token(&txn, u.id, None).await?;
         self.on_sign_in(&txn, &u).await?;
         txn.commit().await?;
@@ -204,7 +231,7 @@ impl Engine {
     /// Revokes the token the caller used.
     /// Signing out of the last token puts an agent OFFLINE (their ringing offers go back to the queue).
     pub async fn logout(&self, actor: &Actor) -> Result<()> {
-        let txn = self.begin_write().await?;
+        let txn = self.begin_uow().await?;
         api_token::Entity::update_many()
             .col_expr(api_token::Column::RevokedAt, sea_orm::sea_query::Expr::value(Utc::now()))
             .filter(api_token::Column::Id.eq(actor.token_id))
@@ -231,7 +258,7 @@ impl Engine {
         if id == actor.user_id {
             return Err(Error::conflict("id", "you cannot deactivate yourself"));
         }
-        let txn = self.begin_write().await?;
+        let txn = self.begin_uow().await?;
         let u = self.user_in_account(&txn, actor, id).await?;
         let mut am: user::ActiveModel = u.into();
         am.active = Set(false);

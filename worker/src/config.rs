@@ -38,6 +38,8 @@ pub struct Config {
     /// How often idle workers poll their queues (`APP_WORKER_POLL_MS`): the safety net behind wake-ups, and what
     /// starts delayed jobs.
     pub worker_poll: std::time::Duration,
+    /// Live events: retention (`APP_LIVE_RETENTION_SECS`) and presence grace (`APP_PRESENCE_GRACE_SECS`).
+    pub live: crate::live::LiveSettings,
 }
 
 /// The file's keys: the environment variables' names without `APP_`, in lower case.
@@ -56,6 +58,8 @@ struct FileConfig {
     reverify_schedule: Option<String>,
     worker_heartbeat_secs: Option<String>,
     worker_poll_ms: Option<String>,
+    live_retention_secs: Option<String>,
+    presence_grace_secs: Option<String>,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/app.db?mode=rwc";
@@ -149,6 +153,28 @@ impl Config {
             },
         };
 
+        let secs = |key: &str, file: &Option<String>, default: std::time::Duration, max: u64| match get(key, file) {
+            None => Ok(default),
+            Some(raw) => match raw.trim().parse::<u64>() {
+                Ok(n) if (1..=max).contains(&n) => Ok(std::time::Duration::from_secs(n)),
+                _ => Err(anyhow!("{key}: `{raw}` is not a whole number of seconds from 1 to {max}")),
+            },
+        };
+        let live = crate::live::LiveSettings {
+            retention: secs(
+                "APP_LIVE_RETENTION_SECS",
+                &file.live_retention_secs,
+                crate::live::DEFAULT_RETENTION,
+                30 * 86_400,
+            )?,
+            presence_grace: secs(
+                "APP_PRESENCE_GRACE_SECS",
+                &file.presence_grace_secs,
+                crate::live::DEFAULT_PRESENCE_GRACE,
+                86_400,
+            )?,
+        };
+
         Ok(Self {
             database_url,
             listen_addr,
@@ -162,6 +188,7 @@ impl Config {
             reverify_schedule,
             worker_heartbeat,
             worker_poll,
+            live,
         })
     }
 

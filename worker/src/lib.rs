@@ -13,6 +13,7 @@ pub mod db;
 pub mod error;
 pub mod intake;
 pub mod jobs;
+pub mod live;
 pub mod phone;
 pub mod phone_numbers;
 pub mod provider;
@@ -37,19 +38,28 @@ pub struct Engine {
     pub wakeups: Arc<jobs::wake::Wakeups>,
     /// Distribution runs in progress in this process, per account (requests coalesce).
     pub distributions: Arc<acd::Distributions>,
+    /// Live events: publishing what this process commits, and the subscriptions it serves.
+    pub live: Arc<live::Bus>,
 }
 
 impl Engine {
     pub fn new(db: sea_orm::DatabaseConnection, cipher: crypto::Cipher, public_base_url: &str) -> anyhow::Result<Self> {
         Ok(Self {
             jobs: jobs::JobStore::from_db(&db),
-            db,
             cipher: Arc::new(cipher),
             public_base_url: Arc::from(public_base_url.trim_end_matches('/')),
             provider: Arc::new(provider::NovaClient::new()?),
             wakeups: Arc::default(),
             distributions: Arc::default(),
+            live: Arc::new(live::Bus::new(db.clone(), live::LiveSettings::default())),
+            db,
         })
+    }
+
+    /// The same engine with other live settings (retention, presence grace).
+    pub fn with_live_settings(mut self, settings: live::LiveSettings) -> Self {
+        self.live = Arc::new(live::Bus::new(self.db.clone(), settings));
+        self
     }
 }
 
@@ -65,5 +75,10 @@ impl Engine {
                 ..Default::default()
             })
             .await
+    }
+
+    /// Starts a unit of work: a write transaction whose live events are appended when it commits.
+    pub async fn begin_uow(&self) -> Result<live::Uow> {
+        Ok(live::Uow::new(self.begin_write().await?, self.live.clone()))
     }
 }

@@ -183,3 +183,71 @@ pub enum AgentSubstatus {
     /// BUSY with one of the account's busy reasons (see `busyReason`).
     BusyReason,
 }
+
+/// What a live event says happened.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum LiveEventKind {
+    /// A conversation rings for the agent; `deadline` says until when (count down from `deadline - at`).
+    Offered,
+    /// A conversation became an agent's: accepted, auto-answered, assigned or transferred by hand.
+    Assigned,
+    /// A conversation was taken from the agent; `reason` says why (TIMEOUT, REJECTED, OFFLINE, ...).
+    Withdrawn,
+    /// Held, resumed, after-call work, resolved, wrap-up chosen or timed out, handed off, client wrote back.
+    ConversationUpdated,
+    MessageCreated,
+    MessageStatusChanged,
+    AgentStatusChanged,
+    /// A conversation entered its channel's queue (new, or requeued: `reason`).
+    QueueChanged,
+    /// A number's verification finished (see `phoneNumber.verification`).
+    NumberVerified,
+    /// The cursor given as `after` is older than the retention (or unknown): reload the screen, then carry on
+    /// with the events that follow.
+    ResyncRequired,
+}
+
+impl From<entity::EventKind> for LiveEventKind {
+    fn from(k: entity::EventKind) -> Self {
+        use entity::EventKind as K;
+        match k {
+            K::Offered => Self::Offered,
+            K::Assigned => Self::Assigned,
+            K::Withdrawn => Self::Withdrawn,
+            K::ConversationUpdated => Self::ConversationUpdated,
+            K::MessageCreated => Self::MessageCreated,
+            K::MessageStatusChanged => Self::MessageStatusChanged,
+            K::AgentStatusChanged => Self::AgentStatusChanged,
+            K::QueueChanged => Self::QueueChanged,
+            K::NumberVerified => Self::NumberVerified,
+        }
+    }
+}
+
+mirror!(
+    /// Why a live event happened.
+    LiveEventReason = entity::EventReason {
+        /// The alerting timeout passed.
+        Timeout,
+        Rejected,
+        /// The agent went OFFLINE (signed out, or their desktop was gone past the grace).
+        Offline,
+        Transferred,
+        /// Someone else's ringing offer was assigned to another person by hand.
+        Reassigned,
+        /// A supervisor put it back in the queue.
+        Requeued,
+        RemovedFromChannel,
+        Deactivated,
+        ChannelDeleted,
+        WrapUpTimeout,
+        HandedOff,
+        Held,
+        Resumed,
+        AfterCallWork,
+        Resolved,
+        WrapUpChosen,
+        /// The client wrote during after-call work: INTERACTING again.
+        ClientWrote,
+    }
+);

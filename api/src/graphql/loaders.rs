@@ -76,6 +76,17 @@ impl Loaders {
         }
     }
 
+    /// Forgets everything loaded (a live connection's loaders, before the objects of each event are resolved).
+    pub fn clear(&self) {
+        self.chatbots.clear::<Uuid>();
+        self.numbers.clear::<Uuid>();
+        self.codes.clear::<Uuid>();
+        self.agents.clear::<Uuid>();
+        self.agent_states.clear::<Uuid>();
+        self.queue_positions.clear::<Uuid>();
+        self.wrap_up_codes.clear::<Uuid>();
+    }
+
     /// Loads, in one batch each, the related objects that `node` (the selection on each channel) asks for.
     pub async fn prefetch(&self, channels: &[channel::Model], node: Lookahead<'_>) -> ApiResult<()> {
         let ids: Vec<Uuid> = channels.iter().map(|c| c.id).collect();

@@ -7,6 +7,7 @@ mod enums;
 mod error;
 mod inputs;
 mod jobs;
+mod live;
 mod loaders;
 mod mutation;
 mod query;
@@ -15,7 +16,8 @@ mod types;
 pub use error::{ApiError, ApiResult};
 pub use loaders::Loaders;
 
-use async_graphql::{Context, EmptySubscription, ID, Schema, SchemaBuilder};
+use async_graphql::{Context, ID, Schema, SchemaBuilder};
+pub use live::Subscription;
 use uuid::Uuid;
 use worker::Engine;
 use worker::auth::Actor;
@@ -28,7 +30,7 @@ pub struct Query(query::CoreQuery, conversations::ConversationQuery, acd::AcdQue
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Mutation(mutation::CoreMutation, conversations::ConversationMutation, acd::AcdMutation, jobs::JobsMutation);
 
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 pub const MAX_DEPTH: usize = 15;
 pub const MAX_COMPLEXITY: usize = 20_000;
@@ -41,8 +43,8 @@ pub enum Caller {
     User(Actor),
 }
 
-fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(Query::default(), Mutation::default(), Subscription)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
 }

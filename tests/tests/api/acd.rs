@@ -20,23 +20,27 @@ const ME: &str = "{ me { id agentState { status substatus busyReason { id name }
 const ALL: &str = "query($c: ID) { conversations(channelId: $c, first: 100) { nodes { id status substatus
     assignedAgent { id } contact { phoneNumber } } } }";
 
-struct Desk {
-    app: TestApp,
-    sim: ProviderSim,
-    channel: String,
-    url: String,
+pub(crate) struct Desk {
+    pub(crate) app: TestApp,
+    pub(crate) sim: ProviderSim,
+    pub(crate) channel: String,
+    pub(crate) url: String,
     /// `(user id, token)` of each agent, in creation order.
-    agents: Vec<(String, String)>,
-    sent: std::sync::atomic::AtomicU32,
+    pub(crate) agents: Vec<(String, String)>,
+    pub(crate) sent: std::sync::atomic::AtomicU32,
 }
 
-fn client(i: u32) -> String {
+pub(crate) fn client(i: u32) -> String {
     format!("+4915100000{i:03}")
 }
 
 /// A channel with `n` agents on its list (signed in: BUSY / SYSTEM) and the given settings over the defaults.
 async fn desk(n: usize, settings: Value) -> Desk {
-    let app = TestApp::spawn().await;
+    desk_on(TestApp::spawn().await, n, settings).await
+}
+
+/// As `desk`, on an app started by the caller.
+pub(crate) async fn desk_on(app: TestApp, n: usize, settings: Value) -> Desk {
     let sim = ProviderSim::start().await;
     let mut agents = Vec::new();
     for _ in 0..n {
@@ -55,15 +59,15 @@ async fn desk(n: usize, settings: Value) -> Desk {
 }
 
 impl Desk {
-    fn token(&self, i: usize) -> &str {
+    pub(crate) fn token(&self, i: usize) -> &str {
         &self.agents[i].1
     }
-    fn id(&self, i: usize) -> &str {
+    pub(crate) fn id(&self, i: usize) -> &str {
         &self.agents[i].0
     }
 
     /// A client writes; returns the conversation's id once the worker has stored it.
-    async fn write(&self, from: &str, text: &str) -> String {
+    pub(crate) async fn write(&self, from: &str, text: &str) -> String {
         let n = self.sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let (status, body) =
             self.sim.post_webhook(&self.url, KEY, &message_event(&format!("wamid-{n}"), OUR, from, text)).await;
@@ -78,12 +82,12 @@ impl Desk {
         .await
     }
 
-    async fn conv(&self, id: &str) -> Value {
+    pub(crate) async fn conv(&self, id: &str) -> Value {
         self.app.admin(CONV, json!({ "id": id })).await.ok().data("/conversation").clone()
     }
 
     /// Waits until the conversation is in `substatus` (or status, for RESOLVED / PENDING).
-    async fn until(&self, id: &str, state: &str) -> Value {
+    pub(crate) async fn until(&self, id: &str, state: &str) -> Value {
         eventually(WAIT, &format!("conversation {id} to be {state}"), || async {
             let c = self.conv(id).await;
             (c["substatus"] == json!(state) || c["status"] == json!(state)).then_some(c)
@@ -91,7 +95,7 @@ impl Desk {
         .await
     }
 
-    async fn status(&self, token: &str, status: &str) -> Gql {
+    pub(crate) async fn status(&self, token: &str, status: &str) -> Gql {
         self.app
             .gql(
                 Some(token),
@@ -101,21 +105,21 @@ impl Desk {
             .await
     }
 
-    async fn online(&self, i: usize) {
+    pub(crate) async fn online(&self, i: usize) {
         self.status(self.token(i), "ONLINE").await.ok();
     }
 
-    async fn act(&self, token: &str, mutation: &str, id: &str) -> Gql {
+    pub(crate) async fn act(&self, token: &str, mutation: &str, id: &str) -> Gql {
         let q =
             format!("mutation($id: ID!) {{ {mutation}(id: $id) {{ id status substatus assignedAgent {{ id }} }} }}");
         self.app.gql(Some(token), &q, json!({ "id": id })).await
     }
 
-    async fn me(&self, token: &str) -> Value {
+    pub(crate) async fn me(&self, token: &str) -> Value {
         self.app.gql(Some(token), ME, json!({})).await.ok().data("/me/agentState").clone()
     }
 
-    async fn code_id(&self, name: &str) -> String {
+    pub(crate) async fn code_id(&self, name: &str) -> String {
         let r = self
             .app
             .admin("query($id: ID!) { channel(id: $id) { wrapUpCodes { id name } } }", json!({ "id": self.channel }))
@@ -126,7 +130,7 @@ impl Desk {
             .to_owned()
     }
 
-    async fn set_code(&self, token: &str, conv: &str, code: &str) -> Gql {
+    pub(crate) async fn set_code(&self, token: &str, conv: &str, code: &str) -> Gql {
         self.app
             .gql(
                 Some(token),

@@ -7,6 +7,7 @@ mod auth;
 mod catalog;
 mod channel_form;
 mod jobs;
+mod live;
 mod numbers;
 mod outbound;
 mod protocol;

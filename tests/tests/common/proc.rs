@@ -16,13 +16,19 @@ pub struct Proc {
 }
 
 impl Proc {
+    /// `app work`.
     pub fn start(name: &str, db_url: &str, key: &Secret, env: &[(&str, &str)]) -> Self {
+        Self::start_as("work", name, db_url, key, env)
+    }
+
+    /// `app <command>` (`work`, `api`, `serve`).
+    pub fn start_as(command: &str, name: &str, db_url: &str, key: &Secret, env: &[(&str, &str)]) -> Self {
         let dir = std::env::temp_dir().join(format!("wa-proc-{}", Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         let log = dir.join(format!("{name}.log"));
         let out = std::fs::File::create(&log).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_app"));
-        cmd.arg("work")
+        cmd.arg(command)
             .env_clear()
             .env("APP_DATABASE_URL", db_url)
             .env("APP_ENCRYPTION_KEY", key.expose())

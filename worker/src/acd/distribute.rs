@@ -7,14 +7,15 @@ use super::policy::{self, AgentLoad, ChannelRule, Waiting};
 use super::timers::OfferTimeout;
 use super::{HELD, db_now, lock_account, record_offer, seconds};
 use crate::jobs::{Due, enqueue};
+use crate::live::{NewEvent, Uow};
 use crate::{Engine, Result};
 use chrono::{DateTime, Utc};
 use entity::{
-    AgentStatus, ConversationStatus, ConversationSubstatus, OfferOrigin, agent_state, channel, channel_agent,
-    conversation, conversation_offer, user,
+    AgentStatus, ConversationStatus, ConversationSubstatus, EventKind, OfferOrigin, agent_state, channel,
+    channel_agent, conversation, conversation_offer, user,
 };
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
@@ -45,7 +46,7 @@ impl Engine {
         let mut total = 0;
         let mut cursor = None;
         loop {
-            let txn = self.begin_write().await?;
+            let txn = self.begin_uow().await?;
             let (n, next) = distribute_batch(&txn, account_id, cursor).await?;
             txn.commit().await?;
             total += n;
@@ -62,11 +63,7 @@ impl Engine {
 }
 
 /// One batch: returns how many were assigned and where to go on (None: done).
-async fn distribute_batch<C: ConnectionTrait>(
-    db: &C,
-    account_id: Uuid,
-    after: Option<Cursor>,
-) -> Result<(usize, Option<Cursor>)> {
+async fn distribute_batch(db: &Uow, account_id: Uuid, after: Option<Cursor>) -> Result<(usize, Option<Cursor>)> {
     lock_account(db, account_id).await?;
     let now = db_now(db).await?;
 
@@ -241,8 +238,8 @@ async fn distribute_batch<C: ConnectionTrait>(
 
 /// Offers a waiting conversation to an agent (ALERTING with its deadline and timer job), or with auto answer
 /// assigns it INTERACTING at once. Conditional on the conversation still waiting.
-async fn assign<C: ConnectionTrait>(
-    db: &C,
+async fn assign(
+    db: &Uow,
     conv: &conversation::Model,
     ch: &channel::Model,
     agent_id: Uuid,
@@ -272,5 +269,7 @@ async fn assign<C: ConnectionTrait>(
     if let Some(d) = deadline {
         enqueue(db, &OfferTimeout { conversation_id: conv.id, offer_id }, Due::At(d)).await?;
     }
+    let kind = if auto { EventKind::Assigned } else { EventKind::Offered };
+    db.emit(NewEvent::conversation(kind, conv, Some(agent_id), now).with_deadline(deadline));
     Ok(true)
 }

@@ -6,11 +6,12 @@ use super::offers::{close_assignment, conversation_in_account, withdraw_alerting
 use super::timers::WrapUpTimeout;
 use super::{db_now, lock_account, record_offer, requeue, same_assignment, seconds};
 use crate::jobs::{Due, enqueue};
+use crate::live::{NewEvent, Uow};
 use crate::{Engine, Error, Result, auth::Actor};
 use chrono::{DateTime, Utc};
 use entity::{
-    AgentStatus, ConversationStatus, ConversationSubstatus as Sub, OfferOrigin, OfferOutcome, Resolution, agent_state,
-    channel, conversation, user, wrap_up_code,
+    AgentStatus, ConversationStatus, ConversationSubstatus as Sub, EventKind, EventReason, OfferOrigin, OfferOutcome,
+    Resolution, agent_state, channel, conversation, user, wrap_up_code,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
@@ -47,8 +48,8 @@ async fn active_codes<C: ConnectionTrait>(db: &C, channel_id: Uuid) -> Result<u6
 }
 
 /// Marks a conversation RESOLVED (its assignment ends; the agent's load drops). Conditional on `conv`.
-async fn finish<C: ConnectionTrait>(
-    db: &C,
+async fn finish(
+    db: &Uow,
     conv: &conversation::Model,
     resolution: Resolution,
     code: Option<Uuid>,
@@ -77,22 +78,34 @@ async fn finish<C: ConnectionTrait>(
     }
     let outcome = if ringing { OfferOutcome::Withdrawn } else { OfferOutcome::Resolved };
     close_assignment(db, conv, outcome, now).await?;
+    let reason = match resolution {
+        Resolution::Agent => EventReason::Resolved,
+        Resolution::WrapUpCode => EventReason::WrapUpChosen,
+        Resolution::WrapUpTimeout => EventReason::WrapUpTimeout,
+        Resolution::ChannelDeleted => EventReason::ChannelDeleted,
+        Resolution::AgentDeactivated => EventReason::Deactivated,
+    };
+    if ringing {
+        if let Some(agent) = conv.assigned_user_id {
+            db.emit(NewEvent::conversation(EventKind::Withdrawn, conv, Some(agent), now).because(reason).agent_only());
+        }
+        db.emit(NewEvent::conversation(EventKind::ConversationUpdated, conv, None, now).because(reason));
+    } else {
+        db.emit(NewEvent::conversation(EventKind::ConversationUpdated, conv, keeps, now).because(reason));
+    }
     Ok(true)
 }
 
 /// Moves a conversation between two held substatuses (hold, resume). Conditional on `conv`.
-async fn set_substatus<C: ConnectionTrait>(
-    db: &C,
-    conv: &conversation::Model,
-    to: Sub,
-    now: DateTime<Utc>,
-) -> Result<bool> {
+async fn set_substatus(db: &Uow, conv: &conversation::Model, to: Sub, now: DateTime<Utc>) -> Result<bool> {
     let r = conversation::Entity::update_many()
         .col_expr(conversation::Column::Substatus, Expr::value(Some(to)))
         .col_expr(conversation::Column::UpdatedAt, Expr::value(now))
         .filter(same_assignment(conv))
         .exec(db)
         .await?;
+    let reason = if to == Sub::Hold { EventReason::Held } else { EventReason::Resumed };
+    db.emit(NewEvent::conversation(EventKind::ConversationUpdated, conv, conv.assigned_user_id, now).because(reason));
     Ok(r.rows_affected == 1)
 }
 
@@ -103,12 +116,7 @@ fn lost_race() -> Error {
 impl Engine {
     /// Ends a transition that may have freed capacity: commits, distributes, and answers with the conversation
     /// as the caller may see it now.
-    async fn commit_and_show(
-        &self,
-        txn: sea_orm::DatabaseTransaction,
-        actor: &Actor,
-        id: Uuid,
-    ) -> Result<conversation::Model> {
+    async fn commit_and_show(&self, txn: Uow, actor: &Actor, id: Uuid) -> Result<conversation::Model> {
         txn.commit().await?;
         self.redistribute(actor.account_id).await;
         self.conversation(actor, id).await
@@ -163,6 +171,10 @@ impl Engine {
                 if let Some(d) = deadline {
                     enqueue(&txn, &WrapUpTimeout { conversation_id: conv.id, deadline: d }, Due::At(d)).await?;
                 }
+                txn.emit(
+                    NewEvent::conversation(EventKind::ConversationUpdated, &conv, conv.assigned_user_id, now)
+                        .because(EventReason::AfterCallWork),
+                );
             }
             (ConversationStatus::Open, Some(Sub::Interacting | Sub::Hold)) => {
                 if !finish(&txn, &conv, Resolution::Agent, None, false, now).await? {
@@ -321,6 +333,17 @@ impl Engine {
         }
         close_assignment(&txn, &conv, OfferOutcome::Withdrawn, now).await?;
         super::offers::accepted(&txn, conv.id, u.id, now).await?;
+        let reason = match (origin, conv.assigned_user_id) {
+            (OfferOrigin::Transfer, _) => Some(EventReason::Transferred),
+            (_, Some(_)) => Some(EventReason::Reassigned),
+            _ => None,
+        };
+        if let Some(from) = conv.assigned_user_id.filter(|f| *f != u.id) {
+            txn.emit(
+                NewEvent::conversation(EventKind::Withdrawn, &conv, Some(from), now).maybe_because(reason).agent_only(),
+            );
+        }
+        txn.emit(NewEvent::conversation(EventKind::Assigned, &conv, Some(u.id), now).maybe_because(reason));
         tracing::info!(conversation_id = %id, to = %u.id, ?origin, "conversation given by hand");
         self.commit_and_show(txn, actor, id).await
     }
@@ -336,7 +359,7 @@ impl Engine {
         {
             return Err(wrong_state(&conv, "ALERTING, INTERACTING or HOLD"));
         }
-        if !requeue(&txn, &conv, OfferOutcome::Withdrawn, now).await? {
+        if !requeue(&txn, &conv, OfferOutcome::Withdrawn, EventReason::Requeued, now).await? {
             return Err(lost_race());
         }
         self.commit_and_show(txn, actor, id).await
@@ -362,13 +385,16 @@ impl Engine {
         if r.rows_affected != 1 {
             return Err(lost_race());
         }
+        txn.emit(
+            NewEvent::conversation(EventKind::ConversationUpdated, &conv, None, now).because(EventReason::HandedOff),
+        );
         self.commit_and_show(txn, actor, id).await
     }
 }
 
 /// A channel is deleted: its queued, ringing and chatbot-served conversations are resolved (CHANNEL_DELETED);
 /// the ones agents are working stay with them until resolved.
-pub(crate) async fn on_channel_deleted<C: ConnectionTrait>(db: &C, ch: &channel::Model) -> Result<()> {
+pub(crate) async fn on_channel_deleted(db: &Uow, ch: &channel::Model) -> Result<()> {
     lock_account(db, ch.account_id).await?;
     let now = db_now(db).await?;
     let waiting = conversation::Entity::find()
@@ -387,19 +413,19 @@ pub(crate) async fn on_channel_deleted<C: ConnectionTrait>(db: &C, ch: &channel:
 }
 
 /// An agent leaves a channel's list: their ringing offers of that channel go back to the queue.
-pub(crate) async fn on_agent_removed<C: ConnectionTrait>(db: &C, ch: &channel::Model, user_id: Uuid) -> Result<()> {
+pub(crate) async fn on_agent_removed(db: &Uow, ch: &channel::Model, user_id: Uuid) -> Result<()> {
     lock_account(db, ch.account_id).await?;
     let now = db_now(db).await?;
     let filter = Condition::all()
         .add(conversation::Column::ChannelId.eq(ch.id))
         .add(conversation::Column::AssignedUserId.eq(user_id));
-    withdraw_alerting(db, filter, now).await?;
+    withdraw_alerting(db, filter, EventReason::RemovedFromChannel, now).await?;
     Ok(())
 }
 
 /// An agent is deactivated: offers withdrawn, conversations they were working requeued, after-call work resolved
 /// without a code (AGENT_DEACTIVATED).
-pub(crate) async fn on_user_deactivated<C: ConnectionTrait>(db: &C, u: &user::Model) -> Result<()> {
+pub(crate) async fn on_user_deactivated(db: &Uow, u: &user::Model) -> Result<()> {
     lock_account(db, u.account_id).await?;
     let now = db_now(db).await?;
     let held = conversation::Entity::find()
@@ -410,7 +436,7 @@ pub(crate) async fn on_user_deactivated<C: ConnectionTrait>(db: &C, u: &user::Mo
     for conv in &held {
         match conv.substatus {
             Some(Sub::Alerting | Sub::Interacting | Sub::Hold) => {
-                requeue(db, conv, OfferOutcome::Withdrawn, now).await?;
+                requeue(db, conv, OfferOutcome::Withdrawn, EventReason::Deactivated, now).await?;
             }
             Some(Sub::AfterCallWork) => {
                 finish(db, conv, Resolution::AgentDeactivated, None, false, now).await?;
@@ -423,16 +449,23 @@ pub(crate) async fn on_user_deactivated<C: ConnectionTrait>(db: &C, u: &user::Mo
 
 /// A client writes during after-call work: the conversation is INTERACTING again with the same agent, and the
 /// wrap-up deadline is cancelled (its timer finds nothing to do).
-pub(crate) async fn on_client_message<C: ConnectionTrait>(db: &C, conv: &conversation::Model) -> Result<()> {
+pub(crate) async fn on_client_message(db: &Uow, conv: &conversation::Model) -> Result<()> {
     if conv.substatus != Some(Sub::AfterCallWork) {
         return Ok(());
     }
-    conversation::Entity::update_many()
+    let now = Utc::now();
+    let r = conversation::Entity::update_many()
         .col_expr(conversation::Column::Substatus, Expr::value(Some(Sub::Interacting)))
         .col_expr(conversation::Column::WrapUpDeadline, Expr::value(Option::<DateTime<Utc>>::None))
-        .col_expr(conversation::Column::UpdatedAt, Expr::value(Utc::now()))
+        .col_expr(conversation::Column::UpdatedAt, Expr::value(now))
         .filter(same_assignment(conv))
         .exec(db)
         .await?;
+    if r.rows_affected == 1 {
+        db.emit(
+            NewEvent::conversation(EventKind::ConversationUpdated, conv, conv.assigned_user_id, now)
+                .because(EventReason::ClientWrote),
+        );
+    }
     Ok(())
 }

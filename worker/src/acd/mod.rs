@@ -16,10 +16,14 @@ pub mod policy;
 pub mod status;
 pub mod timers;
 
+use crate::live::{NewEvent, Uow};
 use crate::{Engine, Result};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use entity::{ConversationStatus, ConversationSubstatus, OfferOrigin, OfferOutcome, conversation, conversation_offer};
+use entity::{
+    ConversationStatus, ConversationSubstatus, EventKind, EventReason, OfferOrigin, OfferOutcome, conversation,
+    conversation_offer,
+};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, Set, Statement};
 use uuid::Uuid;
@@ -152,11 +156,13 @@ pub(crate) async fn end_offer<C: ConnectionTrait>(
 
 /// Puts a held conversation back in its channel's queue at its original position (its `enqueued_at`, or now
 /// for one that never queued), ending its assignment with `outcome`. Conditional on the assignment still being
-/// the one the caller saw; returns false (nothing changed) when it is not.
-pub(crate) async fn requeue<C: ConnectionTrait>(
-    db: &C,
+/// the one the caller saw; returns false (nothing changed) when it is not. Its agent's stream gets WITHDRAWN
+/// and the channel streams QUEUE_CHANGED, both with `reason`.
+pub(crate) async fn requeue(
+    db: &Uow,
     conv: &conversation::Model,
     outcome: OfferOutcome,
+    reason: EventReason,
     now: DateTime<Utc>,
 ) -> Result<bool> {
     let r = conversation::Entity::update_many()
@@ -176,6 +182,10 @@ pub(crate) async fn requeue<C: ConnectionTrait>(
         return Ok(false);
     }
     end_offer(db, conv.offer_id, outcome, now).await?;
+    if let Some(agent) = conv.assigned_user_id {
+        db.emit(NewEvent::conversation(EventKind::Withdrawn, conv, Some(agent), now).because(reason).agent_only());
+    }
+    db.emit(NewEvent::conversation(EventKind::QueueChanged, conv, None, now).because(reason));
     Ok(true)
 }
 
@@ -196,8 +206,8 @@ pub(crate) fn same_assignment(conv: &conversation::Model) -> sea_orm::Condition 
 
 impl Engine {
     /// Begins an ACD transition: a write transaction holding the account's ACD lock, and the database's time.
-    pub(crate) async fn begin_acd(&self, account_id: Uuid) -> Result<(sea_orm::DatabaseTransaction, DateTime<Utc>)> {
-        let txn = self.begin_write().await?;
+    pub(crate) async fn begin_acd(&self, account_id: Uuid) -> Result<(crate::live::Uow, DateTime<Utc>)> {
+        let txn = self.begin_uow().await?;
         lock_account(&txn, account_id).await?;
         let now = db_now(&txn).await?;
         Ok((txn, now))

@@ -3,11 +3,12 @@
 //! an accept at or after the deadline is refused even before the timer job has run.
 
 use super::{end_offer, requeue};
+use crate::live::{NewEvent, Uow};
 use crate::{Engine, Error, Result, auth::Actor};
 use chrono::{DateTime, Utc};
 use entity::{
-    AgentStatus, BusyKind, ConversationStatus, ConversationSubstatus, OfferOutcome, agent_state, conversation,
-    conversation_offer,
+    AgentStatus, BusyKind, ConversationStatus, ConversationSubstatus, EventKind, EventReason, OfferOutcome,
+    agent_state, conversation, conversation_offer,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -138,6 +139,7 @@ impl Engine {
                 .await?;
         }
         accepted(&txn, conv.id, actor.user_id, now).await?;
+        txn.emit(NewEvent::conversation(EventKind::Assigned, &conv, Some(actor.user_id), now));
         txn.commit().await?;
         tracing::info!(conversation_id = %id, "offer accepted");
         self.conversation(actor, id).await
@@ -154,7 +156,7 @@ impl Engine {
                 return Err(Error::conflict("id", "only an offer that is still ringing can be rejected"));
             }
         };
-        if !requeue(&txn, &conv, OfferOutcome::Rejected, now).await? {
+        if !requeue(&txn, &conv, OfferOutcome::Rejected, EventReason::Rejected, now).await? {
             return Err(withdrawn());
         }
         // The caller may no longer see it once requeued: answer with the row as the reject left it.
@@ -217,12 +219,12 @@ impl Engine {
 
 /// The timeout itself: back to the queue at the original position, the agent excluded from it and BUSY /
 /// NOT_RESPONDING (an agent who already chose BUSY keeps their status). Conditional on `conv`.
-async fn expire<C: ConnectionTrait>(db: &C, conv: &conversation::Model, now: DateTime<Utc>) -> Result<bool> {
-    if !requeue(db, conv, OfferOutcome::Expired, now).await? {
+async fn expire(db: &Uow, conv: &conversation::Model, now: DateTime<Utc>) -> Result<bool> {
+    if !requeue(db, conv, OfferOutcome::Expired, EventReason::Timeout, now).await? {
         return Ok(false);
     }
     if let Some(agent) = conv.assigned_user_id {
-        agent_state::Entity::update_many()
+        let r = agent_state::Entity::update_many()
             .col_expr(agent_state::Column::Status, Expr::value(AgentStatus::Busy))
             .col_expr(agent_state::Column::BusyKind, Expr::value(Some(BusyKind::NotResponding)))
             .col_expr(agent_state::Column::BusyReasonId, Expr::value(Option::<Uuid>::None))
@@ -231,6 +233,9 @@ async fn expire<C: ConnectionTrait>(db: &C, conv: &conversation::Model, now: Dat
             .filter(agent_state::Column::Status.eq(AgentStatus::Online))
             .exec(db)
             .await?;
+        if r.rows_affected == 1 {
+            db.emit(NewEvent::agent_status(conv.account_id, agent, now));
+        }
     }
     tracing::info!(conversation_id = %conv.id, "offer timed out; conversation requeued");
     Ok(true)
@@ -238,9 +243,10 @@ async fn expire<C: ConnectionTrait>(db: &C, conv: &conversation::Model, now: Dat
 
 /// Withdraws every ringing offer matching `filter` (an agent went OFFLINE, left a channel's list, was
 /// deactivated): back to the queue at the original position, nobody excluded. Returns how many.
-pub(crate) async fn withdraw_alerting<C: ConnectionTrait>(
-    db: &C,
+pub(crate) async fn withdraw_alerting(
+    db: &Uow,
     filter: sea_orm::Condition,
+    reason: EventReason,
     now: DateTime<Utc>,
 ) -> Result<usize> {
     let ringing = conversation::Entity::find()
@@ -251,7 +257,7 @@ pub(crate) async fn withdraw_alerting<C: ConnectionTrait>(
         .await?;
     let mut n = 0;
     for conv in &ringing {
-        if requeue(db, conv, OfferOutcome::Withdrawn, now).await? {
+        if requeue(db, conv, OfferOutcome::Withdrawn, reason, now).await? {
             n += 1;
         }
     }

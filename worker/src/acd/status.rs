@@ -4,13 +4,15 @@
 
 use super::offers::withdraw_alerting;
 use super::{HELD, db_now, lock_account};
+use crate::live::{NewEvent, Uow};
 use crate::{Engine, Error, Result, auth::Actor, validate};
 use chrono::{DateTime, Utc};
 use entity::{
-    AgentStatus, BusyKind, ConversationStatus, Role, agent_state, api_token, busy_reason, conversation, user,
+    AgentStatus, BusyKind, ConversationStatus, EventReason, Role, agent_state, api_token, busy_reason, conversation,
+    user,
 };
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -36,8 +38,8 @@ pub fn has_agent_state(role: Role) -> bool {
 }
 
 /// Writes an agent's status (the row is created on first use).
-pub(crate) async fn write_status<C: ConnectionTrait>(
-    db: &C,
+pub(crate) async fn write_status(
+    db: &Uow,
     u: &user::Model,
     status: AgentStatus,
     busy: Option<(BusyKind, Option<Uuid>)>,
@@ -65,6 +67,7 @@ pub(crate) async fn write_status<C: ConnectionTrait>(
     )
     .exec_without_returning(db)
     .await?;
+    db.emit(NewEvent::agent_status(u.account_id, u.id, now));
     Ok(())
 }
 
@@ -184,7 +187,7 @@ impl Engine {
     }
 
     /// Sign-in: an OFFLINE agent becomes BUSY / SYSTEM; one already signed in elsewhere keeps their status.
-    pub(crate) async fn on_sign_in<C: ConnectionTrait>(&self, db: &C, u: &user::Model) -> Result<()> {
+    pub(crate) async fn on_sign_in(&self, db: &Uow, u: &user::Model) -> Result<()> {
         if !has_agent_state(u.role) {
             return Ok(());
         }
@@ -198,7 +201,7 @@ impl Engine {
 
     /// Sign-out of the last live token (or deactivation): OFFLINE, and ringing offers go back to the queue at
     /// once (no NOT_RESPONDING). Returns whether the agent went OFFLINE.
-    pub(crate) async fn on_sign_out<C: ConnectionTrait>(&self, db: &C, u: &user::Model) -> Result<bool> {
+    pub(crate) async fn on_sign_out(&self, db: &Uow, u: &user::Model) -> Result<bool> {
         if !has_agent_state(u.role) {
             return Ok(false);
         }
@@ -213,8 +216,14 @@ impl Engine {
         }
         let now = db_now(db).await?;
         write_status(db, u, AgentStatus::Offline, None, now).await?;
-        withdraw_alerting(db, sea_orm::Condition::all().add(conversation::Column::AssignedUserId.eq(u.id)), now)
-            .await?;
+        let reason = if u.active { EventReason::Offline } else { EventReason::Deactivated };
+        withdraw_alerting(
+            db,
+            sea_orm::Condition::all().add(conversation::Column::AssignedUserId.eq(u.id)),
+            reason,
+            now,
+        )
+        .await?;
         Ok(true)
     }
 

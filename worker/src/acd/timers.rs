@@ -22,6 +22,10 @@ use uuid::Uuid;
 pub const SWEEP_INTERVAL: Duration = Duration::from_millis(250);
 /// How often the sweeper re-runs distribution for accounts with waiting conversations and ONLINE agents.
 pub const REDISTRIBUTE_EVERY: u32 = 8;
+/// Presence is swept every second.
+pub const PRESENCE_EVERY: u32 = 4;
+/// Live events are pruned every minute (and on the first pass).
+pub const PRUNE_EVERY: u32 = 240;
 /// Rows one sweep acts on at most per kind.
 const SWEEP_BATCH: u64 = 500;
 
@@ -146,6 +150,16 @@ pub async fn sweep_forever(engine: Engine) {
             && let Err(e) = engine.sweep_queues().await
         {
             tracing::warn!(error = ?e, "queue sweep failed; next pass retries");
+        }
+        if pass.is_multiple_of(PRESENCE_EVERY)
+            && let Err(e) = engine.sweep_presence().await
+        {
+            tracing::warn!(error = ?e, "presence sweep failed; next pass retries");
+        }
+        if pass % PRUNE_EVERY == 1
+            && let Err(e) = engine.prune_events().await
+        {
+            tracing::warn!(error = ?e, "live event pruning failed; next pass retries");
         }
     }
 }

@@ -32,7 +32,7 @@ impl Engine {
     /// Removes a user from a channel's agent list; NOT_FOUND when they were not on it.
     /// Their ringing offers of this channel go back to the queue.
     pub async fn remove_channel_agent(&self, actor: &Actor, channel_id: Uuid, user_id: Uuid) -> Result<()> {
-        let txn = self.begin_write().await?;
+        let txn = self.begin_uow().await?;
         let ch = self.channel_for_change(&txn, actor, channel_id).await?;
         let res = channel_agent::Entity::delete_by_id((ch.id, user_id)).exec(&txn).await?;
         if res.rows_affected == 0 {

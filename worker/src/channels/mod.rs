@@ -198,7 +198,7 @@ impl Engine {
     /// Soft-deletes a channel: it disappears from every list, its webhook stops working and its numbers move to
     /// the Deleted list (freeing them for other channels).
     pub async fn delete_channel(&self, actor: &Actor, id: Uuid) -> Result<channel::Model> {
-        let txn = self.begin_write().await?;
+        let txn = self.begin_uow().await?;
         let current = self.channel_for_change(&txn, actor, id).await?;
         let now = Utc::now();
         phone_number::Entity::update_many()

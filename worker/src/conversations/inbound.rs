@@ -4,12 +4,13 @@
 //! outbound message's delivery status forward. Delivery is at least once, so every step is idempotent.
 
 use crate::jobs::{Due, Job, JobSpec, enqueue, verify::backoff};
+use crate::live::NewEvent;
 use crate::provider::{DeliveryStatus as ProviderStatus, WebhookEvent, parse_webhook};
 use crate::{Engine, Result};
 use chrono::{DateTime, Utc};
 use entity::{
-    ConversationStatus, ConversationSubstatus, DeliveryStatus, Direction, channel, contact, conversation, message,
-    webhook_delivery,
+    ConversationStatus, ConversationSubstatus, DeliveryStatus, Direction, EventKind, channel, contact, conversation,
+    message, webhook_delivery,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
@@ -69,13 +70,14 @@ impl Engine {
                     Ok(f) => f,
                     Err(e) => return self.finish_delivery(&self.db, d.id, Some(e.message)).await,
                 };
-                let txn = self.begin_write().await?;
+                let txn = self.begin_uow().await?;
                 let contact = upsert_contact(&txn, d.account_id, &from, contact_name.as_deref()).await?;
-                let conv = open_conversation(&txn, &ch, contact.id, d.phone_number_id).await?;
+                let (conv, created) = open_conversation(&txn, &ch, contact.id, d.phone_number_id).await?;
                 let sent_at = DateTime::<Utc>::from_timestamp(timestamp, 0);
                 let now = Utc::now();
-                message::Entity::insert(message::ActiveModel {
-                    id: Set(Uuid::now_v7()),
+                let message_id = Uuid::now_v7();
+                let stored = message::Entity::insert(message::ActiveModel {
+                    id: Set(message_id),
                     account_id: Set(d.account_id),
                     conversation_id: Set(conv.id),
                     direction: Set(Direction::Inbound),
@@ -89,8 +91,14 @@ impl Engine {
                     updated_at: Set(now),
                 })
                 .on_conflict_do_nothing_on([message::Column::Direction, message::Column::ProviderMessageId])
-                .exec(&txn)
+                .exec_without_returning(&txn)
                 .await?;
+                if created && conv.substatus == Some(ConversationSubstatus::InQueue) {
+                    txn.emit(NewEvent::conversation(EventKind::QueueChanged, &conv, None, now));
+                }
+                if matches!(stored, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
+                    txn.emit(NewEvent::message(EventKind::MessageCreated, &conv, message_id, now));
+                }
                 self.finish_delivery(&txn, d.id, None).await?;
                 crate::acd::lifecycle::on_client_message(&txn, &conv).await?;
                 txn.commit().await?;
@@ -166,14 +174,14 @@ async fn upsert_contact<C: ConnectionTrait>(
     }
 }
 
-/// The contact's unresolved conversation in the channel, or a new one. The partial unique index on unresolved
-/// conversations makes a racing second insert a no-op, after which the winner's row is read.
+/// The contact's unresolved conversation in the channel, or a new one (then `true`). The partial unique index
+/// on unresolved conversations makes a racing second insert a no-op, after which the winner's row is read.
 async fn open_conversation<C: ConnectionTrait>(
     db: &C,
     ch: &channel::Model,
     contact_id: Uuid,
     phone_number_id: Uuid,
-) -> Result<conversation::Model> {
+) -> Result<(conversation::Model, bool)> {
     let find = || {
         conversation::Entity::find()
             .filter(conversation::Column::ChannelId.eq(ch.id))
@@ -181,7 +189,7 @@ async fn open_conversation<C: ConnectionTrait>(
             .filter(conversation::Column::Status.ne(ConversationStatus::Resolved))
     };
     if let Some(c) = find().one(db).await? {
-        return Ok(c);
+        return Ok((c, false));
     }
     let now = Utc::now();
     let (status, substatus, enqueued_at) = if ch.chatbot_id.is_some() {
@@ -189,7 +197,7 @@ async fn open_conversation<C: ConnectionTrait>(
     } else {
         (ConversationStatus::Open, Some(ConversationSubstatus::InQueue), Some(now))
     };
-    conversation::Entity::insert(conversation::ActiveModel {
+    let inserted = conversation::Entity::insert(conversation::ActiveModel {
         id: Set(Uuid::now_v7()),
         account_id: Set(ch.account_id),
         channel_id: Set(ch.id),
@@ -211,7 +219,9 @@ async fn open_conversation<C: ConnectionTrait>(
         resolution: Set(None),
     })
     .on_conflict_do_nothing()
-    .exec(db)
+    .exec_without_returning(db)
     .await?;
-    find().one(db).await?.ok_or_else(|| anyhow::anyhow!("conversation vanished after insert").into())
+    let created = matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0);
+    let c = find().one(db).await?.ok_or_else(|| anyhow::anyhow!("conversation vanished after insert"))?;
+    Ok((c, created))
 }

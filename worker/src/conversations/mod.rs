@@ -72,6 +72,21 @@ impl Engine {
             .ok_or(Error::NotFound("conversation"))
     }
 
+    /// A message of a conversation the caller may see, with its sender.
+    pub async fn message(&self, actor: &Actor, id: Uuid) -> Result<(message::Model, Option<user::Model>)> {
+        let m = message::Entity::find_by_id(id)
+            .filter(message::Column::AccountId.eq(actor.account_id))
+            .one(&self.db)
+            .await?
+            .ok_or(Error::NotFound("message"))?;
+        self.conversation(actor, m.conversation_id).await.map_err(|_| Error::NotFound("message"))?;
+        let sender = match m.sender_user_id {
+            Some(u) => user::Entity::find_by_id(u).one(&self.db).await?,
+            None => None,
+        };
+        Ok((m, sender))
+    }
+
     /// A conversation the caller may see, with its client, channel, number and agent.
     pub async fn conversation_view(&self, actor: &Actor, id: Uuid) -> Result<ConversationView> {
         let c = self.conversation(actor, id).await?;

@@ -7,14 +7,15 @@
 
 use crate::jobs::verify::backoff;
 use crate::jobs::{Due, Job, JobSpec, enqueue};
+use crate::live::{NewEvent, Uow};
 use crate::phone::normalise_e164;
 use crate::provider::OutboundMessage;
 use crate::{Engine, Error, FieldError, Result, auth::Actor};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use entity::{
-    ConversationStatus, ConversationSubstatus, DeliveryStatus, Direction, OfferOrigin, channel, contact, conversation,
-    message, phone_number,
+    ConversationStatus, ConversationSubstatus, DeliveryStatus, Direction, EventKind, OfferOrigin, channel, contact,
+    conversation, message, phone_number,
 };
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect, Set};
@@ -137,7 +138,7 @@ impl Engine {
     /// Stores the rows and queues their send job in one transaction. A contact created meanwhile by a client's
     /// message is reused; a conversation opened meanwhile is a conflict.
     async fn store_with_send_job(&self, rows: &SendRows<'_>) -> Result<()> {
-        let txn = self.begin_write().await?;
+        let txn = self.begin_uow().await?;
         let mut contact_id = None;
         if let Some(c) = rows.contact {
             contact::Entity::insert(c.clone().into_active_model())
@@ -173,9 +174,18 @@ impl Engine {
                     .filter(conversation::Column::Id.eq(c.id))
                     .exec(&txn)
                     .await?;
+                txn.emit(NewEvent::conversation(EventKind::Assigned, c, Some(agent), c.created_at));
             }
         }
         message::Entity::insert(rows.message.clone().into_active_model()).exec(&txn).await?;
+        let conv = match rows.conversation {
+            Some(c) => c.clone(),
+            None => conversation::Entity::find_by_id(rows.message.conversation_id)
+                .one(&txn)
+                .await?
+                .ok_or(Error::NotFound("conversation"))?,
+        };
+        txn.emit(NewEvent::message(EventKind::MessageCreated, &conv, rows.message.id, rows.message.created_at));
         enqueue(&txn, &SendMessage { message_id: rows.message.id, attempt: 0 }, Due::Now).await?;
         txn.commit().await?;
         self.wakeups.wake(SendMessage::SPEC.queue);
@@ -408,10 +418,16 @@ impl Engine {
                 .col_expr(message::Column::ProviderMessageId, Expr::value(Some(pid)))
                 .col_expr(message::Column::SentAt, Expr::value(Some(now)));
         }
-        q.filter(message::Column::Id.eq(id))
+        let txn = self.begin_uow().await?;
+        let r = q
+            .filter(message::Column::Id.eq(id))
             .filter(message::Column::DeliveryStatus.eq(DeliveryStatus::Queued))
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
+        if r.rows_affected == 1 {
+            status_changed(&txn, id, now).await?;
+        }
+        txn.commit().await?;
         Ok(())
     }
 
@@ -447,15 +463,41 @@ impl Engine {
             DeliveryStatus::Failed => error.map(|e| e.chars().take(500).collect::<String>()),
             _ => None,
         };
+        let now = Utc::now();
+        let txn = self.begin_uow().await?;
         let r = message::Entity::update_many()
             .col_expr(message::Column::DeliveryStatus, Expr::value(Some(status)))
             .col_expr(message::Column::DeliveryError, Expr::value(error))
-            .col_expr(message::Column::UpdatedAt, Expr::value(Utc::now()))
+            .col_expr(message::Column::UpdatedAt, Expr::value(now))
             .filter(message::Column::Id.eq(m.id))
             .filter(message::Column::DeliveryStatus.is_in(before))
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
+        if r.rows_affected == 1 {
+            status_changed(&txn, m.id, now).await?;
+        }
+        txn.commit().await?;
         tracing::info!(message_id = %m.id, ?status, applied = r.rows_affected == 1, "delivery status");
         Ok(true)
     }
+}
+
+/// MESSAGE_STATUS_CHANGED for a message whose delivery status the unit of work just changed.
+async fn status_changed(txn: &Uow, message_id: Uuid, now: chrono::DateTime<Utc>) -> Result<()> {
+    let conv = conversation::Entity::find()
+        .filter(
+            conversation::Column::Id.in_subquery(
+                Query::select()
+                    .column(message::Column::ConversationId)
+                    .from(message::Entity)
+                    .and_where(message::Column::Id.eq(message_id))
+                    .to_owned(),
+            ),
+        )
+        .one(txn)
+        .await?;
+    if let Some(conv) = conv {
+        txn.emit(NewEvent::message(EventKind::MessageStatusChanged, &conv, message_id, now));
+    }
+    Ok(())
 }

@@ -101,7 +101,9 @@ impl Engine {
             }
         };
         // Only a still-pending verification of the same key takes the result.
-        phone_number::Entity::update_many()
+        let now = Utc::now();
+        let txn = self.begin_uow().await?;
+        let r = phone_number::Entity::update_many()
             .col_expr(phone_number::Column::Verification, Expr::value(state))
             .col_expr(phone_number::Column::VerificationError, Expr::value(reason.map(str::to_owned)))
             .col_expr(phone_number::Column::LastVerifiedAt, Expr::value(Some(Utc::now())))
@@ -109,8 +111,12 @@ impl Engine {
             .filter(phone_number::Column::Id.eq(n.id))
             .filter(phone_number::Column::Verification.eq(Verification::Pending))
             .filter(phone_number::Column::ApiKeyEnc.eq(n.api_key_enc))
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
+        if r.rows_affected == 1 {
+            txn.emit(crate::live::NewEvent::number_verified(n.account_id, n.channel_id, n.id, now));
+        }
+        txn.commit().await?;
         tracing::info!(?state, "verification recorded");
         Ok(())
     }

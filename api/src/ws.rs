@@ -1,0 +1,268 @@
+//! GraphQL over WebSocket on `/graphql`: `graphql-transport-ws` and the legacy `graphql-ws` (Apollo's
+//! subscriptions-transport-ws). async-graphql speaks the protocols; this wraps it with what it lacks:
+//!
+//! - the token in `connection_init` (`{"authorization": "Bearer <token>"}`, or the upgrade request's
+//!   `Authorization` header); a missing or bad one closes with 4403 before any subscription runs;
+//! - 10 s to send `connection_init`, then 4408;
+//! - a WebSocket ping every 15 s (proxies keep the connection; browsers answer by themselves), and a
+//!   connection silent for 45 s (no pong, no message) is dropped as dead;
+//! - the process re-checks the tokens of its connections every 2 s in one query: a logout, a revoked token or a
+//!   deactivated user closes theirs with 4401;
+//! - a client that does not read what it is sent for 10 s is closed with 4409 (it resubscribes with `after`
+//!   and misses nothing: streams read the event log, nothing piles up per connection);
+//! - agents' and supervisors' connections count for presence while they last.
+
+use crate::graphql::{Caller, Loaders};
+use crate::http::GraphqlState;
+use async_graphql::Data;
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols, WsMessage};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::{SinkExt, StreamExt};
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::sync::{oneshot, watch};
+use uuid::Uuid;
+use worker::Engine;
+use worker::auth::Actor;
+
+pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const PING_EVERY: Duration = Duration::from_secs(15);
+pub const DEAD_AFTER: Duration = Duration::from_secs(45);
+pub const TOKEN_CHECK_EVERY: Duration = Duration::from_secs(2);
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Close codes (documented in the README).
+pub const CLOSE_FORBIDDEN: u16 = 4403;
+pub const CLOSE_INIT_TIMEOUT: u16 = 4408;
+pub const CLOSE_TOKEN_REVOKED: u16 = 4401;
+pub const CLOSE_TOO_SLOW: u16 = 4409;
+
+/// The live connections of this process, by id, with their token (re-checked together).
+#[derive(Default)]
+pub struct Connections {
+    open: Mutex<HashMap<Uuid, (Uuid, watch::Sender<bool>)>>,
+    checker: OnceLock<()>,
+}
+
+impl Connections {
+    fn add(self: &Arc<Self>, engine: &Engine, token_id: Uuid) -> (Uuid, watch::Receiver<bool>) {
+        let id = Uuid::now_v7();
+        let (tx, rx) = watch::channel(false);
+        if let Ok(mut open) = self.open.lock() {
+            open.insert(id, (token_id, tx));
+        }
+        self.checker.get_or_init(|| {
+            tokio::spawn(check_tokens(Arc::downgrade(self), engine.clone()));
+        });
+        (id, rx)
+    }
+
+    fn remove(&self, id: Uuid) {
+        if let Ok(mut open) = self.open.lock() {
+            open.remove(&id);
+        }
+    }
+}
+
+/// Every few seconds: closes the connections whose token no longer authenticates.
+async fn check_tokens(connections: std::sync::Weak<Connections>, engine: Engine) {
+    let mut tick = tokio::time::interval(TOKEN_CHECK_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(conns) = connections.upgrade() else { return };
+        let tokens: Vec<Uuid> = match conns.open.lock() {
+            Ok(open) => open.values().map(|(t, _)| *t).collect(),
+            Err(_) => continue,
+        };
+        if tokens.is_empty() {
+            continue;
+        }
+        let live = match engine.live_tokens(&tokens).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = ?e, "cannot re-check the tokens of live connections; retrying");
+                continue;
+            }
+        };
+        if let Ok(open) = conns.open.lock() {
+            for (token, tx) in open.values() {
+                if !live.contains(token) {
+                    let _ = tx.send(true);
+                }
+            }
+        }
+    }
+}
+
+fn bearer(raw: &str) -> Option<&str> {
+    let t = raw.trim();
+    let t = t.strip_prefix("Bearer ").or_else(|| t.strip_prefix("bearer ")).unwrap_or(t).trim();
+    (!t.is_empty()).then_some(t)
+}
+
+/// The token of `connection_init`'s payload (`authorization`, any case), else the upgrade request's header.
+fn init_token(payload: &serde_json::Value, header: Option<&str>) -> Option<String> {
+    let from_payload = payload
+        .as_object()
+        .and_then(|m| m.iter().find(|(k, _)| k.eq_ignore_ascii_case("authorization")).and_then(|(_, v)| v.as_str()));
+    from_payload.or(header).and_then(bearer).map(str::to_owned)
+}
+
+/// `GET /graphql` with `Upgrade: websocket`.
+pub async fn upgrade(state: GraphqlState, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+    let protocol = headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|p| p.split(',').find_map(|p| WebSocketProtocols::from_str(p.trim()).ok()));
+    let Some(protocol) = protocol else {
+        return (StatusCode::BAD_REQUEST, "Sec-WebSocket-Protocol must be graphql-transport-ws or graphql-ws")
+            .into_response();
+    };
+    let header = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    ws.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| serve(socket, state, protocol, header))
+}
+
+fn why_refused(refused: &Mutex<Option<String>>) -> Option<String> {
+    refused.lock().ok().and_then(|r| r.clone())
+}
+
+fn close(code: u16, reason: &str) -> Message {
+    Message::Close(Some(CloseFrame { code, reason: reason.into() }))
+}
+
+async fn serve(socket: WebSocket, state: GraphqlState, protocol: WebSocketProtocols, header: Option<String>) {
+    let GraphqlState { schema, engine, connections } = state;
+    let (mut sink, incoming) = socket.split();
+    let heard = Arc::new(Mutex::new(Instant::now()));
+    let heard_in = heard.clone();
+    let input = incoming.take_while(|m| futures::future::ready(m.is_ok())).filter_map(move |m| {
+        if let Ok(mut h) = heard_in.lock() {
+            *h = Instant::now();
+        }
+        futures::future::ready(match m {
+            Ok(Message::Text(t)) => Some(t.as_bytes().to_vec()),
+            Ok(Message::Binary(b)) => Some(b.to_vec()),
+            _ => None,
+        })
+    });
+
+    let (accepted_tx, mut accepted) = oneshot::channel::<Actor>();
+    // Why `connection_init` was refused, once it was.
+    let refused: Arc<Mutex<Option<String>>> = Arc::default();
+    let on_init = {
+        let engine = engine.clone();
+        let refused = refused.clone();
+        move |payload: serde_json::Value| async move {
+            let refuse = |msg: &str| {
+                if let Ok(mut r) = refused.lock() {
+                    *r = Some(msg.to_owned());
+                }
+                async_graphql::Error::new(msg)
+            };
+            let Some(token) = init_token(&payload, header.as_deref()) else {
+                return Err(refuse("Forbidden: send connection_init with {\"authorization\": \"Bearer <token>\"}"));
+            };
+            match engine.authenticate(&token).await {
+                Ok(actor) => {
+                    let mut data = Data::default();
+                    data.insert(Caller::User(actor));
+                    data.insert(Loaders::new(&engine));
+                    let _ = accepted_tx.send(actor);
+                    Ok(data)
+                }
+                Err(worker::Error::Unauthenticated(_)) => Err(refuse("Forbidden: the token is invalid or revoked")),
+                Err(e) => {
+                    tracing::error!(error = ?e, "authentication lookup failed");
+                    Err(refuse("Forbidden: authentication is unavailable; retry"))
+                }
+            }
+        }
+    };
+    let gql = async_graphql::http::WebSocket::new(schema, input, protocol).on_connection_init(on_init);
+    futures::pin_mut!(gql);
+
+    let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
+    futures::pin_mut!(init_deadline);
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+    let mut actor: Option<Actor> = None;
+    let mut registered: Option<(Uuid, watch::Receiver<bool>)> = None;
+    let mut desktop: Option<Uuid> = None;
+    let mut init_done = false;
+
+    let ending: Option<Message> = loop {
+        let revoked = async {
+            match registered.as_mut() {
+                Some((_, rx)) => {
+                    let _ = rx.wait_for(|r| *r).await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            out = gql.next() => {
+                let msg = match out {
+                    None => break None,
+                    Some(WsMessage::Text(t)) => Message::Text(t.into()),
+                    Some(WsMessage::Close(code, reason)) => match why_refused(&refused) {
+                        Some(why) => break Some(close(CLOSE_FORBIDDEN, &why)),
+                        None => break Some(close(code, &reason)),
+                    },
+                };
+                match tokio::time::timeout(SEND_TIMEOUT, sink.send(msg)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => break None,
+                    Err(_) => break Some(close(CLOSE_TOO_SLOW, "too slow: resubscribe with `after`")),
+                }
+                // The legacy protocol refuses with a connection_error message and leaves the socket open.
+                if actor.is_none()
+                    && let Some(why) = why_refused(&refused)
+                {
+                    break Some(close(CLOSE_FORBIDDEN, &why));
+                }
+            }
+            a = &mut accepted, if !init_done => {
+                init_done = true;
+                let Ok(a) = a else { continue };
+                actor = Some(a);
+                registered = Some(connections.add(&engine, a.token_id));
+                match engine.desktop_connected(&a).await {
+                    Ok(id) => desktop = id,
+                    Err(e) => tracing::warn!(error = ?e, "cannot record the desktop connection"),
+                }
+            }
+            _ = &mut init_deadline, if actor.is_none() => {
+                break Some(close(CLOSE_INIT_TIMEOUT, "Connection initialisation timeout"));
+            }
+            _ = ping.tick() => {
+                let silent = heard.lock().map(|h| h.elapsed()).unwrap_or_default();
+                if silent > DEAD_AFTER {
+                    tracing::info!("live connection silent past {DEAD_AFTER:?}; dropped");
+                    break None;
+                }
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    break None;
+                }
+            }
+            _ = revoked => {
+                break Some(close(CLOSE_TOKEN_REVOKED, "the token was revoked or expired: sign in again"));
+            }
+        }
+    };
+    if let Some(frame) = ending {
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(frame)).await;
+    }
+    let _ = sink.close().await;
+    if let Some((id, _)) = registered {
+        connections.remove(id);
+    }
+    if let Some(id) = desktop
+        && let Err(e) = engine.desktop_closed(id).await
+    {
+        tracing::warn!(error = ?e, "cannot record the end of a desktop connection");
+    }
+}

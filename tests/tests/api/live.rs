@@ -1,0 +1,379 @@
+//! Live events over real WebSockets: both protocols, authentication, the init timeout, revoked tokens, the
+//! offer flow as desktops and supervisors see it, replay with `after`, RESYNC_REQUIRED, isolation, cursor order
+//! under concurrent writers, and presence.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::acd::{Desk, client, desk_on};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tests::live::{Frame, LEGACY_WS, LiveClient, TRANSPORT_WS};
+use tests::{TestApp, eventually};
+
+const WAIT: Duration = Duration::from_secs(15);
+const FIELDS: &str = "cursor kind at reason deadline conversationId messageId agentId phoneNumberId
+    conversation { id substatus } agent { id agentState { status substatus } } message { id text }";
+
+fn my_events() -> String {
+    format!("subscription($after: String) {{ myEvents(after: $after) {{ {FIELDS} }} }}")
+}
+
+fn channel_events() -> String {
+    format!("subscription($c: ID, $after: String) {{ channelEvents(channelId: $c, after: $after) {{ {FIELDS} }} }}")
+}
+
+async fn live(app: &TestApp, token: &str) -> LiveClient {
+    LiveClient::connect(app.addr, TRANSPORT_WS, token).await.unwrap()
+}
+
+/// Subscribes to `myEvents` (after `after`) and returns the client.
+async fn mine(app: &TestApp, token: &str, after: Option<&str>) -> LiveClient {
+    let mut c = live(app, token).await;
+    c.subscribe("1", &my_events(), json!({ "after": after })).await.unwrap();
+    c
+}
+
+/// The next event of subscription 1, as `/myEvents` or `/channelEvents`.
+async fn next(c: &mut LiveClient) -> Value {
+    let d = c.event("1", WAIT).await;
+    d.get("myEvents").or_else(|| d.get("channelEvents")).cloned().unwrap()
+}
+
+/// Events of subscription 1 until one of `kind` (returned with those before it).
+async fn until_kind(c: &mut LiveClient, kind: &str) -> Vec<Value> {
+    let mut seen = Vec::new();
+    loop {
+        let e = next(c).await;
+        let done = e["kind"] == json!(kind);
+        seen.push(e);
+        if done {
+            return seen;
+        }
+    }
+}
+
+/// Proves the subscription is live: a status change of `token`'s agent arrives on `c` (its own stream).
+async fn settled(d: &Desk, c: &mut LiveClient, i: usize) -> Value {
+    d.status(d.token(i), "BUSY").await.ok();
+    until_kind(c, "AGENT_STATUS_CHANGED").await.pop().unwrap()
+}
+
+#[tokio::test]
+async fn both_protocols_deliver_the_same_events() {
+    let d = desk_on(TestApp::spawn().await, 1, json!({})).await;
+    let mut modern = live(&d.app, d.token(0)).await;
+    modern.subscribe("1", &my_events(), json!({})).await.unwrap();
+    let mut legacy = LiveClient::connect(d.app.addr, LEGACY_WS, d.token(0)).await.unwrap();
+    legacy.subscribe("1", &my_events(), json!({})).await.unwrap();
+    // The subscriptions are registered once the server has read them; a status change after that reaches both.
+    eventually(WAIT, "both subscriptions to see a status change", || async {
+        d.status(d.token(0), "ONLINE").await.ok();
+        d.status(d.token(0), "BUSY").await.ok();
+        Some(())
+    })
+    .await;
+    let a = until_kind(&mut modern, "AGENT_STATUS_CHANGED").await.pop().unwrap();
+    let b = until_kind(&mut legacy, "AGENT_STATUS_CHANGED").await.pop().unwrap();
+    assert_eq!(a["cursor"], b["cursor"], "the same event, same cursor, on both protocols");
+    assert_eq!(a["agentId"], json!(d.id(0)));
+    assert_eq!(a["agent"]["id"], json!(d.id(0)));
+}
+
+#[tokio::test]
+async fn a_missing_or_bad_token_is_refused_before_any_subscription() {
+    let app = TestApp::spawn().await;
+    for protocol in [TRANSPORT_WS, LEGACY_WS] {
+        let mut c = LiveClient::open(app.addr, protocol, None).await.unwrap();
+        c.init(json!({})).await.unwrap();
+        let (code, reason) = c.closed(WAIT).await.unwrap();
+        assert_eq!(code, Some(4403), "{protocol}: {reason}");
+        let mut c = LiveClient::open(app.addr, protocol, None).await.unwrap();
+        c.init(json!({ "authorization": "Bearer nva_not-a-token" })).await.unwrap();
+        let (code, reason) = c.closed(WAIT).await.unwrap();
+        assert_eq!(code, Some(4403), "{protocol}: {reason}");
+        assert!(reason.contains("invalid or revoked"), "{reason}");
+    }
+    // A subscription sent without an accepted init never runs.
+    let mut c = LiveClient::open(app.addr, TRANSPORT_WS, None).await.unwrap();
+    c.subscribe("1", &my_events(), json!({})).await.unwrap();
+    let (code, _) = c.closed(WAIT).await.unwrap();
+    assert_ne!(code, None);
+    // The token may also travel as the upgrade request's header.
+    let mut c = LiveClient::open(app.addr, TRANSPORT_WS, Some(&format!("Bearer {}", app.admin_token))).await.unwrap();
+    c.init(json!({})).await.unwrap();
+    assert!(matches!(c.next(WAIT).await, Some(Frame::Json(m)) if m["type"] == "connection_ack"));
+}
+
+#[tokio::test]
+async fn a_connection_without_init_is_closed_after_ten_seconds() {
+    let app = TestApp::spawn().await;
+    let mut c = LiveClient::open(app.addr, TRANSPORT_WS, None).await.unwrap();
+    let started = std::time::Instant::now();
+    let (code, reason) = c.closed(Duration::from_secs(20)).await.unwrap();
+    assert_eq!(code, Some(4408), "{reason}");
+    assert!(started.elapsed() >= Duration::from_secs(9), "closed after {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn logout_and_deactivation_end_the_connections_of_those_tokens() {
+    let d = desk_on(TestApp::spawn().await, 2, json!({})).await;
+    let mut c0 = mine(&d.app, d.token(0), None).await;
+    settled(&d, &mut c0, 0).await;
+    d.app.gql(Some(d.token(0)), "mutation { logout }", json!({})).await.ok();
+    let (code, reason) = c0.closed(WAIT).await.unwrap();
+    assert_eq!(code, Some(4401), "{reason}");
+
+    let mut c1 = mine(&d.app, d.token(1), None).await;
+    settled(&d, &mut c1, 1).await;
+    d.app.admin("mutation($id: ID!) { deactivateUser(id: $id) { id } }", json!({ "id": d.id(1) })).await.ok();
+    let (code, reason) = c1.closed(WAIT).await.unwrap();
+    assert_eq!(code, Some(4401), "{reason}");
+}
+
+#[tokio::test]
+async fn the_offer_flow_is_seen_live_by_the_agent_and_the_supervisor() {
+    let d = desk_on(TestApp::spawn().await, 1, json!({ "alertingTimeout": 5 })).await;
+    let (_, sup) = d.app.user_with_token("SUPERVISOR").await;
+    let mut agent = mine(&d.app, d.token(0), None).await;
+    settled(&d, &mut agent, 0).await;
+    let mut desk = live(&d.app, &sup).await;
+    desk.subscribe("1", &channel_events(), json!({ "c": d.channel })).await.unwrap();
+    // The supervisor's stream is live once it shows the agent going ONLINE.
+    d.online(0).await;
+    let status = until_kind(&mut desk, "AGENT_STATUS_CHANGED").await.pop().unwrap();
+    assert_eq!(status["agentId"], json!(d.id(0)));
+
+    let conv = d.write(&client(1), "hello").await;
+    let seen = until_kind(&mut agent, "OFFERED").await;
+    let offered = seen.last().unwrap();
+    assert_eq!(offered["conversationId"], json!(conv));
+    assert_eq!(offered["conversation"]["substatus"], json!("ALERTING"));
+    let at = chrono::DateTime::parse_from_rfc3339(offered["at"].as_str().unwrap()).unwrap();
+    let deadline = chrono::DateTime::parse_from_rfc3339(offered["deadline"].as_str().unwrap()).unwrap();
+    let ring = (deadline - at).num_milliseconds();
+    assert!((4_900..=5_100).contains(&ring), "rings for {ring} ms, the channel says 5 s");
+
+    let withdrawn = until_kind(&mut agent, "WITHDRAWN").await.pop().unwrap();
+    assert_eq!(withdrawn["reason"], json!("TIMEOUT"));
+    assert_eq!(withdrawn["conversationId"], json!(conv));
+    assert_eq!(withdrawn["conversation"], Value::Null, "no longer theirs to see");
+    let status = until_kind(&mut agent, "AGENT_STATUS_CHANGED").await.pop().unwrap();
+    assert_eq!(status["agent"]["agentState"]["substatus"], json!("NOT_RESPONDING"));
+
+    // The supervisor saw the conversation queue, ring and come back to the queue.
+    let seen = until_kind(&mut desk, "QUEUE_CHANGED").await;
+    assert!(seen.last().unwrap()["reason"].is_null(), "new in the queue: {seen:?}");
+    let seen = until_kind(&mut desk, "QUEUE_CHANGED").await;
+    assert!(seen.iter().any(|e| e["kind"] == json!("OFFERED") && e["conversationId"] == json!(conv)), "{seen:?}");
+    assert_eq!(seen.last().unwrap()["reason"], json!("TIMEOUT"));
+    assert!(!seen.iter().any(|e| e["kind"] == json!("WITHDRAWN")), "WITHDRAWN is the agent's own event");
+}
+
+#[tokio::test]
+async fn a_message_reaches_the_agent_holding_the_conversation() {
+    let d = desk_on(TestApp::spawn().await, 1, json!({ "autoAnswer": true, "alertingTimeout": null })).await;
+    let mut agent = mine(&d.app, d.token(0), None).await;
+    settled(&d, &mut agent, 0).await;
+    d.online(0).await;
+    let conv = d.write(&client(2), "first").await;
+    let assigned = until_kind(&mut agent, "ASSIGNED").await.pop().unwrap();
+    assert_eq!(assigned["conversationId"], json!(conv));
+    d.write(&client(2), "second message").await;
+    let created = until_kind(&mut agent, "MESSAGE_CREATED").await.pop().unwrap();
+    assert_eq!(created["conversationId"], json!(conv));
+    assert_eq!(created["message"]["text"], json!("second message"));
+}
+
+#[tokio::test]
+async fn a_desktop_that_reconnects_with_after_gets_every_missed_event_once_in_order() {
+    let d = desk_on(TestApp::spawn().await, 1, json!({})).await;
+    let mut c = mine(&d.app, d.token(0), None).await;
+    let last = settled(&d, &mut c, 0).await;
+    let cursor = last["cursor"].as_str().unwrap().to_owned();
+    c.close().await;
+
+    // Missed while disconnected.
+    for s in ["ONLINE", "BUSY", "ONLINE", "BUSY", "ONLINE"] {
+        d.status(d.token(0), s).await.ok();
+    }
+    let mut c = mine(&d.app, d.token(0), Some(&cursor)).await;
+    let mut cursors = Vec::new();
+    let mut states = Vec::new();
+    for _ in 0..5 {
+        let e = next(&mut c).await;
+        assert_eq!(e["kind"], json!("AGENT_STATUS_CHANGED"), "{e}");
+        cursors.push(e["cursor"].as_str().unwrap().parse::<i64>().unwrap());
+        states.push(e["agent"]["agentState"]["status"].clone());
+    }
+    assert!(cursors.windows(2).all(|w| w[0] < w[1]), "in order: {cursors:?}");
+    assert!(cursors[0] > cursor.parse::<i64>().unwrap(), "nothing before the cursor again");
+    // Then live ones, without a duplicate at the seam.
+    d.status(d.token(0), "BUSY").await.ok();
+    let e = next(&mut c).await;
+    assert!(e["cursor"].as_str().unwrap().parse::<i64>().unwrap() > cursors[4], "{e}");
+    assert_eq!(e["agent"]["agentState"]["status"], json!("BUSY"));
+}
+
+#[tokio::test]
+async fn a_cursor_older_than_the_retention_asks_for_a_resync() {
+    let d = desk_on(TestApp::spawn().await, 1, json!({})).await;
+    let mut c = mine(&d.app, d.token(0), None).await;
+    let first = settled(&d, &mut c, 0).await;
+    c.close().await;
+    d.status(d.token(0), "ONLINE").await.ok();
+    // Every event so far becomes older than the retention, and the pruner runs.
+    let db = &d.app.engine.db;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    entity::live_event::Entity::update_many()
+        .col_expr(entity::live_event::Column::At, Expr::value(chrono::Utc::now() - chrono::Duration::days(2)))
+        .filter(entity::live_event::Column::Seq.gt(0))
+        .exec(db)
+        .await
+        .unwrap();
+    assert!(d.app.engine.prune_events().await.unwrap() > 0);
+
+    let mut c = mine(&d.app, d.token(0), first["cursor"].as_str()).await;
+    let e = next(&mut c).await;
+    assert_eq!(e["kind"], json!("RESYNC_REQUIRED"), "{e}");
+    // Then it carries on live.
+    d.status(d.token(0), "BUSY").await.ok();
+    let e = next(&mut c).await;
+    assert_eq!(e["kind"], json!("AGENT_STATUS_CHANGED"), "{e}");
+    // A cursor that is not one of this account's is no better.
+    let mut c = mine(&d.app, d.token(0), Some("999999999")).await;
+    assert_eq!(next(&mut c).await["kind"], json!("RESYNC_REQUIRED"));
+    // And a malformed one is refused, naming the argument.
+    let mut c = live(&d.app, d.token(0)).await;
+    c.subscribe("1", &my_events(), json!({ "after": "yesterday" })).await.unwrap();
+    let err = c.try_event("1", WAIT).await.unwrap_err();
+    assert!(err.contains("after") && err.contains("cursor"), "{err}");
+}
+
+#[tokio::test]
+async fn agents_see_only_their_own_events_and_accounts_never_mix() {
+    let d = desk_on(TestApp::spawn().await, 2, json!({ "alertingTimeout": 60 })).await;
+    let mut a0 = mine(&d.app, d.token(0), None).await;
+    let mut a1 = mine(&d.app, d.token(1), None).await;
+    settled(&d, &mut a0, 0).await;
+    settled(&d, &mut a1, 1).await;
+    // Another account's admin watching all their channels.
+    let other = d.app.other_account().await;
+    let mut outsider = live(&d.app, &other).await;
+    outsider.subscribe("1", &channel_events(), json!({})).await.unwrap();
+
+    d.online(0).await;
+    let conv = d.write(&client(3), "hi").await;
+    let offered = until_kind(&mut a0, "OFFERED").await.pop().unwrap();
+    assert_eq!(offered["conversationId"], json!(conv));
+    // Agent 1 changes status: their own stream shows it, and nothing about agent 0's offer came before it.
+    d.status(d.token(1), "ONLINE").await.ok();
+    let seen = until_kind(&mut a1, "AGENT_STATUS_CHANGED").await;
+    assert_eq!(seen.len(), 1, "only their own status change: {seen:?}");
+    assert_eq!(seen[0]["agentId"], json!(d.id(1)));
+    // The other account saw nothing at all.
+    assert!(outsider.try_event("1", Duration::from_millis(500)).await.is_err());
+    // Agents may not watch channels.
+    let mut c = live(&d.app, d.token(0)).await;
+    c.subscribe("1", &channel_events(), json!({})).await.unwrap();
+    let err = c.try_event("1", WAIT).await.unwrap_err();
+    assert!(err.contains("FORBIDDEN") || err.contains("orbidden"), "{err}");
+}
+
+#[tokio::test]
+async fn cursors_follow_commit_order_under_concurrent_writers() {
+    let app = TestApp::spawn().await;
+    let account: uuid::Uuid = app.account_id.parse().unwrap();
+    let writers = 8;
+    let per = 25;
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let engine = app.engine.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..per {
+                let uow = engine.begin_uow().await.unwrap();
+                let agent = uuid::Uuid::from_u64_pair(w, i);
+                uow.emit(worker::live::NewEvent::agent_status(account, agent, chrono::Utc::now()));
+                uow.emit(worker::live::NewEvent::agent_status(account, agent, chrono::Utc::now()));
+                uow.commit().await.unwrap();
+            }
+        }));
+    }
+    // A reader that only ever asks for "after the last cursor I saw" must never find a gap: a later commit of a
+    // lower cursor would be one it silently skipped.
+    let reader = {
+        let db = app.engine.db.clone();
+        tokio::spawn(async move {
+            use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+            let mut last = 0i64;
+            let total = (writers * per * 2) as i64;
+            while last < total {
+                let rows = entity::live_event::Entity::find()
+                    .filter(entity::live_event::Column::AccountId.eq(account))
+                    .filter(entity::live_event::Column::Seq.gt(last))
+                    .order_by_asc(entity::live_event::Column::Seq)
+                    .all(&db)
+                    .await
+                    .unwrap();
+                for r in rows {
+                    assert_eq!(r.seq, last + 1, "a reader at {last} found {} first: a gap", r.seq);
+                    last = r.seq;
+                }
+                tokio::task::yield_now().await;
+            }
+            last
+        })
+    };
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let last = tokio::time::timeout(WAIT, reader).await.unwrap().unwrap();
+    assert_eq!(last, (writers * per * 2) as i64);
+}
+
+#[tokio::test]
+async fn an_agent_whose_desktop_is_gone_past_the_grace_goes_offline_and_their_offer_is_requeued() {
+    let settings = worker::live::LiveSettings { presence_grace: Duration::from_secs(1), ..Default::default() };
+    let d = desk_on(TestApp::spawn_live(true, settings).await, 2, json!({ "alertingTimeout": 60 })).await;
+    let (_, sup) = d.app.user_with_token("SUPERVISOR").await;
+    let mut desk = live(&d.app, &sup).await;
+    desk.subscribe("1", &channel_events(), json!({ "c": d.channel })).await.unwrap();
+
+    // Agent 1 reconnects within the grace: nothing changes.
+    let c1 = mine(&d.app, d.token(1), None).await;
+    d.status(d.token(1), "BUSY").await.ok();
+    c1.close().await;
+    let mut c1 = mine(&d.app, d.token(1), None).await;
+
+    // Agent 0 has an offer ringing, then their desktop goes away.
+    let mut c0 = mine(&d.app, d.token(0), None).await;
+    settled(&d, &mut c0, 0).await;
+    d.online(0).await;
+    let conv = d.write(&client(4), "anyone?").await;
+    until_kind(&mut c0, "OFFERED").await;
+    c0.close().await;
+
+    eventually(WAIT, "agent 0 to go OFFLINE", || async {
+        (d.me(d.token(0)).await["status"] == json!("OFFLINE")).then_some(())
+    })
+    .await;
+    let c = d.until(&conv, "IN_QUEUE").await;
+    assert!(c["assignedAgent"].is_null());
+    let seen = until_kind(&mut desk, "QUEUE_CHANGED").await;
+    assert!(seen.last().unwrap()["reason"].is_null(), "new in the queue first: {seen:?}");
+    let seen = until_kind(&mut desk, "QUEUE_CHANGED").await;
+    assert_eq!(seen.last().unwrap()["reason"], json!("OFFLINE"), "{seen:?}");
+
+    // Agent 1, still connected, kept the status they chose through the reconnect and the sweeps since.
+    assert_eq!(d.me(d.token(1)).await["status"], json!("BUSY"));
+    d.status(d.token(1), "ONLINE").await.ok();
+    assert_eq!(until_kind(&mut c1, "AGENT_STATUS_CHANGED").await.pop().unwrap()["agentId"], json!(d.id(1)));
+
+    // Agent 0 connects again: BUSY / SYSTEM, as after a login.
+    let mut c0 = mine(&d.app, d.token(0), None).await;
+    eventually(WAIT, "agent 0 to be BUSY again", || async {
+        let me = d.me(d.token(0)).await;
+        (me["status"] == json!("BUSY") && me["substatus"] == json!("SYSTEM")).then_some(())
+    })
+    .await;
+    let _ = settled(&d, &mut c0, 0).await;
+}
