@@ -364,5 +364,9 @@ async fn events_of_a_work_process_reach_subscribers_of_an_api_process_even_when_
         last = cursor;
         assert_eq!(ev["phoneNumberId"], Value::String(world.numbers[0].to_string()));
     }
-    drop(api);
+    // The listener noticed and came back (events meanwhile were read by cursor).
+    tests::eventually(wait, "the api process to reconnect its listener", || async {
+        api.log_text().contains("live event listener").then_some(())
+    })
+    .await;
 }

@@ -54,8 +54,28 @@ async fn until_kind(c: &mut LiveClient, kind: &str) -> Vec<Value> {
 
 /// Proves the subscription is live: a status change of `token`'s agent arrives on `c` (its own stream).
 async fn settled(d: &Desk, c: &mut LiveClient, i: usize) -> Value {
-    d.status(d.token(i), "BUSY").await.ok();
-    until_kind(c, "AGENT_STATUS_CHANGED").await.pop().unwrap()
+    settle_with(d, c, i, "BUSY").await
+}
+
+/// Sets agent `i`'s status until `c` shows the change: a subscription without `after` starts from when the
+/// server reads it, which may be after the first change committed.
+async fn settle_with(d: &Desk, c: &mut LiveClient, i: usize, status: &str) -> Value {
+    for _ in 0..15 {
+        d.status(d.token(i), status).await.ok();
+        loop {
+            match c.try_event("1", Duration::from_secs(1)).await {
+                Ok(data) => {
+                    let e = data.get("myEvents").or_else(|| data.get("channelEvents")).cloned().unwrap();
+                    if e["kind"] == json!("AGENT_STATUS_CHANGED") && e["agentId"] == json!(d.id(i)) {
+                        return e;
+                    }
+                }
+                Err(e) if e == "timed out" => break,
+                Err(e) => panic!("the stream failed: {e}"),
+            }
+        }
+    }
+    panic!("the subscription never showed agent {i}'s status change");
 }
 
 #[tokio::test]
@@ -63,18 +83,19 @@ async fn both_protocols_deliver_the_same_events() {
     let d = desk_on(TestApp::spawn().await, 1, json!({})).await;
     let mut modern = live(&d.app, d.token(0)).await;
     modern.subscribe("1", &my_events(), json!({})).await.unwrap();
+    settled(&d, &mut modern, 0).await;
     let mut legacy = LiveClient::connect(d.app.addr, LEGACY_WS, d.token(0)).await.unwrap();
     legacy.subscribe("1", &my_events(), json!({})).await.unwrap();
-    // The subscriptions are registered once the server has read them; a status change after that reaches both.
-    eventually(WAIT, "both subscriptions to see a status change", || async {
-        d.status(d.token(0), "ONLINE").await.ok();
-        d.status(d.token(0), "BUSY").await.ok();
-        Some(())
-    })
-    .await;
-    let a = until_kind(&mut modern, "AGENT_STATUS_CHANGED").await.pop().unwrap();
-    let b = until_kind(&mut legacy, "AGENT_STATUS_CHANGED").await.pop().unwrap();
-    assert_eq!(a["cursor"], b["cursor"], "the same event, same cursor, on both protocols");
+    let b = settle_with(&d, &mut legacy, 0, "ONLINE").await;
+    // The live modern stream got that very event, with the same cursor.
+    let a = loop {
+        let e = next(&mut modern).await;
+        if e["cursor"] == b["cursor"] {
+            break e;
+        }
+    };
+    assert_eq!(a, b, "the same event on both protocols");
+    assert_eq!(a["kind"], json!("AGENT_STATUS_CHANGED"));
     assert_eq!(a["agentId"], json!(d.id(0)));
     assert_eq!(a["agent"]["id"], json!(d.id(0)));
 }
@@ -139,8 +160,7 @@ async fn the_offer_flow_is_seen_live_by_the_agent_and_the_supervisor() {
     let mut desk = live(&d.app, &sup).await;
     desk.subscribe("1", &channel_events(), json!({ "c": d.channel })).await.unwrap();
     // The supervisor's stream is live once it shows the agent going ONLINE.
-    d.online(0).await;
-    let status = until_kind(&mut desk, "AGENT_STATUS_CHANGED").await.pop().unwrap();
+    let status = settle_with(&d, &mut desk, 0, "ONLINE").await;
     assert_eq!(status["agentId"], json!(d.id(0)));
 
     let conv = d.write(&client(1), "hello").await;
@@ -365,8 +385,7 @@ async fn an_agent_whose_desktop_is_gone_past_the_grace_goes_offline_and_their_of
 
     // Agent 1, still connected, kept the status they chose through the reconnect and the sweeps since.
     assert_eq!(d.me(d.token(1)).await["status"], json!("BUSY"));
-    d.status(d.token(1), "ONLINE").await.ok();
-    assert_eq!(until_kind(&mut c1, "AGENT_STATUS_CHANGED").await.pop().unwrap()["agentId"], json!(d.id(1)));
+    assert_eq!(settle_with(&d, &mut c1, 1, "ONLINE").await["agentId"], json!(d.id(1)));
 
     // Agent 0 connects again: BUSY / SYSTEM, as after a login.
     let mut c0 = mine(&d.app, d.token(0), None).await;

@@ -46,9 +46,17 @@ impl Engine {
         let mut total = 0;
         let mut cursor = None;
         loop {
+            let started = std::time::Instant::now();
             let txn = self.begin_uow().await?;
             let (n, next) = distribute_batch(&txn, account_id, cursor).await?;
+            let planned = started.elapsed();
             txn.commit().await?;
+            tracing::debug!(
+                assigned = n,
+                planned_ms = planned.as_millis() as u64,
+                total_ms = started.elapsed().as_millis() as u64,
+                "distribution batch"
+            );
             total += n;
             match next {
                 Some(c) => cursor = Some(c),
@@ -86,7 +94,16 @@ async fn distribute_batch(db: &Uow, account_id: Uuid, after: Option<Cursor>) -> 
     if states.is_empty() {
         return Ok((0, None));
     }
-    let online: Vec<Uuid> = states.iter().map(|s| s.user_id).collect();
+    // The same ONLINE agents as a subquery (the account's ACD lock keeps the set still): a thousand agents as
+    // bind parameters cost PostgreSQL ~45 ms per query to plan.
+    let online = || {
+        sea_orm::sea_query::Query::select()
+            .column(agent_state::Column::UserId)
+            .from(agent_state::Entity)
+            .and_where(agent_state::Column::AccountId.eq(account_id))
+            .and_where(agent_state::Column::Status.eq(AgentStatus::Online))
+            .to_owned()
+    };
 
     // The live channels those agents are on, with their whole agent lists.
     let links: Vec<(Uuid, Uuid)> = channel_agent::Entity::find()
@@ -98,7 +115,7 @@ async fn distribute_batch(db: &Uow, account_id: Uuid, after: Option<Cursor>) -> 
                 sea_orm::sea_query::Query::select()
                     .column(channel_agent::Column::ChannelId)
                     .from(channel_agent::Entity)
-                    .and_where(channel_agent::Column::UserId.is_in(online.iter().copied()))
+                    .and_where(channel_agent::Column::UserId.in_subquery(online()))
                     .to_owned(),
             ),
         )
@@ -140,7 +157,7 @@ async fn distribute_batch(db: &Uow, account_id: Uuid, after: Option<Cursor>) -> 
         .filter(conversation::Column::AccountId.eq(account_id))
         .filter(conversation::Column::Status.eq(ConversationStatus::Open))
         .filter(conversation::Column::Substatus.is_in(HELD))
-        .filter(conversation::Column::AssignedUserId.is_in(online.iter().copied()))
+        .filter(conversation::Column::AssignedUserId.in_subquery(online()))
         .into_tuple()
         .all(db)
         .await?;

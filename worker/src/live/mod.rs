@@ -10,11 +10,12 @@
 //!   sends `NOTIFY live_events` outside the hot transaction, carrying only `account:cursor`. Each process that
 //!   serves subscriptions runs one tailer: woken in-process, by the NOTIFY of any process, or every second
 //!   (the safety net, which also covers a listener that lost its connection), it reads the accounts' counters
-//!   and publishes the new events, in cursor order, on a bounded in-process broadcast.
-//! - **Reading** ([`Bus::stream`]): a subscriber subscribes to the broadcast first, then reads its backlog from
-//!   the database, then follows the broadcast, skipping what it already passed and reading the database again
-//!   when it sees a gap or lags behind the broadcast's buffer. Nothing is ever buffered per subscriber beyond
-//!   the shared broadcast, so a slow consumer costs memory for nobody.
+//!   and hands each new event, in cursor order, to the subscribers of its audience only (an agent's own
+//!   streams, the account's channel streams), through a small bounded queue each.
+//! - **Reading** ([`Bus::stream`]): a subscriber registers first, then reads its backlog from the database, then
+//!   follows its queue, skipping what it already passed. When its queue was full (a slow consumer), the events
+//!   that did not fit are dropped and the subscriber is marked: it reads the database again from its last cursor.
+//!   Memory per subscriber is bounded by its queue; a slow one delays nobody else.
 
 pub mod presence;
 mod uow;
@@ -27,15 +28,16 @@ use entity::{EventKind, channel_agent, event_counter, live_event};
 use futures::Stream;
 use sea_orm::{ColumnTrait, DatabaseBackend, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Notify, mpsc};
 use uuid::Uuid;
 
 /// The NOTIFY channel: the payload is `account:cursor`, a wake-up only (readers catch up by cursor).
 pub const CHANNEL: &str = "live_events";
-/// How many events the in-process broadcast holds for slow subscribers before they must read the database.
-pub const BROADCAST_CAPACITY: usize = 4096;
+/// How many events a subscriber's queue holds before it must catch up from the database.
+pub const SUBSCRIBER_QUEUE: usize = 256;
 /// The tailer's safety poll.
 pub const SAFETY_POLL: Duration = Duration::from_secs(1);
 /// Events read per database round trip.
@@ -83,7 +85,7 @@ pub enum Delivery {
 pub struct Bus {
     db: DatabaseConnection,
     pub settings: LiveSettings,
-    tx: broadcast::Sender<Arc<live_event::Model>>,
+    subscribers: Mutex<Subscribers>,
     /// Wakes the tailer.
     tail: Notify,
     /// Accounts committed since the notifier last ran (PostgreSQL), with their last cursor.
@@ -97,11 +99,10 @@ pub struct Bus {
 
 impl Bus {
     pub fn new(db: DatabaseConnection, settings: LiveSettings) -> Self {
-        let (tx, _) = broadcast::channel(BROADCAST_CAPACITY);
         Self {
             db,
             settings,
-            tx,
+            subscribers: Mutex::default(),
             tail: Notify::new(),
             pending: Mutex::default(),
             notify: Notify::new(),
@@ -183,9 +184,9 @@ impl Bus {
         after: Option<i64>,
     ) -> impl Stream<Item = Result<Delivery>> + Send + 'static {
         self.ensure_tailer();
-        // Subscribed before anything is read: whatever commits from now on is either in the backlog read below
-        // or on this receiver.
-        let rx = self.tx.subscribe();
+        // Registered before anything is read: whatever the tailer hands out from now on is on this queue, and
+        // whatever it handed out before was committed, so the backlog read below finds it.
+        let (rx, lagged, registration) = self.register(account, audience);
         let bus = self.clone();
         futures::stream::unfold(
             Reader {
@@ -193,6 +194,8 @@ impl Bus {
                 account,
                 audience,
                 rx,
+                lagged,
+                _registration: registration,
                 after,
                 last: None,
                 caught_up: false,
@@ -209,15 +212,94 @@ impl Bus {
     }
 }
 
+/// One subscriber's queue.
+struct Subscriber {
+    id: u64,
+    tx: mpsc::Sender<Arc<live_event::Model>>,
+    lagged: Arc<AtomicBool>,
+}
+
+/// The subscribers of this process, by what they listen to.
+#[derive(Default)]
+struct Subscribers {
+    next: u64,
+    /// Agents' own streams, by user.
+    agents: HashMap<Uuid, Vec<Subscriber>>,
+    /// Channel streams, by account.
+    staff: HashMap<Uuid, Vec<Subscriber>>,
+}
+
+/// Removes its subscriber when the stream is dropped.
+struct Registration {
+    bus: Arc<Bus>,
+    key: (bool, Uuid),
+    id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Ok(mut subs) = self.bus.subscribers.lock() {
+            let map = if self.key.0 { &mut subs.agents } else { &mut subs.staff };
+            if let Some(list) = map.get_mut(&self.key.1) {
+                list.retain(|s| s.id != self.id);
+                if list.is_empty() {
+                    map.remove(&self.key.1);
+                }
+            }
+        }
+    }
+}
+
+impl Bus {
+    fn register(
+        self: &Arc<Self>,
+        account: Uuid,
+        audience: Audience,
+    ) -> (mpsc::Receiver<Arc<live_event::Model>>, Arc<AtomicBool>, Registration) {
+        let (tx, rx) = mpsc::channel(SUBSCRIBER_QUEUE);
+        let lagged = Arc::new(AtomicBool::new(false));
+        let key = match audience {
+            Audience::Agent(u) => (true, u),
+            Audience::Staff(_) => (false, account),
+        };
+        let mut id = 0;
+        if let Ok(mut subs) = self.subscribers.lock() {
+            subs.next += 1;
+            id = subs.next;
+            let map = if key.0 { &mut subs.agents } else { &mut subs.staff };
+            map.entry(key.1).or_default().push(Subscriber { id, tx, lagged: lagged.clone() });
+        }
+        (rx, lagged, Registration { bus: self.clone(), key, id })
+    }
+
+    /// Hands committed events, in cursor order, to the subscribers of their audience.
+    fn dispatch(&self, events: Vec<live_event::Model>) {
+        let Ok(subs) = self.subscribers.lock() else { return };
+        for ev in events {
+            let ev = Arc::new(ev);
+            let agents = ev.user_id.and_then(|u| subs.agents.get(&u)).into_iter().flatten();
+            let staff = subs.staff.get(&ev.account_id).filter(|_| ev.staff).into_iter().flatten();
+            for s in agents.chain(staff) {
+                if let Err(mpsc::error::TrySendError::Full(_)) = s.tx.try_send(ev.clone()) {
+                    s.lagged.store(true, Ordering::SeqCst);
+                }
+            }
+        }
+    }
+}
+
 struct Reader {
     bus: Arc<Bus>,
     account: Uuid,
     audience: Audience,
-    rx: broadcast::Receiver<Arc<live_event::Model>>,
+    rx: mpsc::Receiver<Arc<live_event::Model>>,
+    /// Set by the tailer when an event did not fit in the queue.
+    lagged: Arc<AtomicBool>,
+    _registration: Registration,
     after: Option<i64>,
     /// The last cursor passed (delivered or not for this audience); None until started.
     last: Option<i64>,
-    /// Whether the database has nothing after `last` that the broadcast will not bring.
+    /// Whether the database has nothing after `last` that the queue will not bring.
     caught_up: bool,
     backlog: std::collections::VecDeque<live_event::Model>,
 }
@@ -264,17 +346,17 @@ impl Reader {
                 self.backlog.extend(page);
                 continue;
             }
-            match self.rx.recv().await {
-                Ok(ev) if ev.account_id != self.account || ev.seq <= last => continue,
-                Ok(ev) if ev.seq == last + 1 => {
-                    if let Some(d) = self.pass(ev).await? {
-                        return Ok(Some(d));
-                    }
-                }
-                // A gap (published before this reader caught up) or lagging behind the broadcast's buffer: read
-                // the database from where this reader is.
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => self.caught_up = false,
-                Err(broadcast::error::RecvError::Closed) => return Ok(None),
+            let Some(ev) = self.rx.recv().await else { return Ok(None) };
+            if self.lagged.swap(false, Ordering::SeqCst) {
+                // Something did not fit: the database has it (and this one), from where this reader is.
+                self.caught_up = false;
+                continue;
+            }
+            if ev.seq <= last {
+                continue;
+            }
+            if let Some(d) = self.pass(ev).await? {
+                return Ok(Some(d));
             }
         }
     }
@@ -321,9 +403,7 @@ async fn tail_once(bus: &Bus, heads: &mut Option<HashMap<Uuid, i64>>) -> Result<
         while *head < last {
             let page = bus.page(account, *head).await?;
             let Some(end) = page.last().map(|e| e.seq) else { break };
-            for ev in page {
-                let _ = bus.tx.send(Arc::new(ev));
-            }
+            bus.dispatch(page);
             *head = end;
         }
     }

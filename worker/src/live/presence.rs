@@ -40,7 +40,7 @@ impl Engine {
             return Ok(None);
         }
         let id = Uuid::now_v7();
-        let (txn, now) = self.begin_acd(actor.account_id).await?;
+        let now = db_now(&self.db).await?;
         desktop_connection::Entity::insert(desktop_connection::ActiveModel {
             id: Set(id),
             user_id: Set(actor.user_id),
@@ -49,13 +49,24 @@ impl Engine {
             seen_at: Set(now),
             closed_at: Set(None),
         })
-        .exec_without_returning(&txn)
+        .exec_without_returning(&self.db)
         .await?;
-        if let Some(u) = user::Entity::find_by_id(actor.user_id).one(&txn).await? {
-            // OFFLINE (presence lost, or never signed in): BUSY / SYSTEM, as after a login.
-            self.on_sign_in(&txn, &u).await?;
+        // Only an OFFLINE agent (presence lost, or never signed in) changes: BUSY / SYSTEM, as after a login,
+        // under the account's ACD lock. Everyone else connects without touching it.
+        // On PostgreSQL the read waits for a presence sweep that is making this agent OFFLINE right now (it
+        // holds the row), so this connection sees OFFLINE and signs the agent in again.
+        let mut q = agent_state::Entity::find_by_id(actor.user_id);
+        if self.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+            q = q.lock_shared();
         }
-        txn.commit().await?;
+        let state = q.one(&self.db).await?;
+        if state.is_none_or(|s| s.status == AgentStatus::Offline) {
+            let (txn, _) = self.begin_acd(actor.account_id).await?;
+            if let Some(u) = user::Entity::find_by_id(actor.user_id).one(&txn).await? {
+                self.on_sign_in(&txn, &u).await?;
+            }
+            txn.commit().await?;
+        }
         if let Ok(mut open) = self.live.presence.open.lock() {
             open.insert(id);
         }
@@ -94,12 +105,22 @@ impl Engine {
             }
             desktop_connection::Entity::delete_many()
                 .filter(desktop_connection::Column::UserId.eq(user_id))
+                .filter(Expr::cust("COALESCE(closed_at, seen_at)").lt(cutoff))
                 .exec(&txn)
                 .await?;
             let went = match user::Entity::find_by_id(user_id).one(&txn).await? {
                 Some(u) => self.presence_lost(&txn, &u).await?,
                 None => false,
             };
+            // A desktop that connected meanwhile (without the lock) wins: nothing changes.
+            if desktop_connection::Entity::find()
+                .filter(desktop_connection::Column::UserId.eq(user_id))
+                .one(&txn)
+                .await?
+                .is_some()
+            {
+                continue;
+            }
             txn.commit().await?;
             if went {
                 n += 1;
