@@ -8,6 +8,7 @@ mod m20261125_000001_initial;
 mod m20261125_000002_conversations;
 mod m20261125_000003_acd;
 mod m20261125_000004_live;
+mod m20261126_000005_live_audience;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_conversations::Migration),
             Box::new(m20261125_000003_acd::Migration),
             Box::new(m20261125_000004_live::Migration),
+            Box::new(m20261126_000005_live_audience::Migration),
         ]
     }
 }

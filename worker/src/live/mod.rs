@@ -144,14 +144,18 @@ impl Bus {
             .map_or((0, 0), |c| (c.last_seq, c.pruned_through)))
     }
 
-    async fn page(&self, account: Uuid, after: i64) -> Result<Vec<live_event::Model>> {
-        Ok(live_event::Entity::find()
+    /// The next events of the account after `after`: all of them (the tailer), or those an audience may see
+    /// (a reader catching up reads its own, not the whole account's).
+    async fn page(&self, account: Uuid, after: i64, audience: Option<Audience>) -> Result<Vec<live_event::Model>> {
+        let mut q = live_event::Entity::find()
             .filter(live_event::Column::AccountId.eq(account))
-            .filter(live_event::Column::Seq.gt(after))
-            .order_by_asc(live_event::Column::Seq)
-            .limit(PAGE)
-            .all(&self.db)
-            .await?)
+            .filter(live_event::Column::Seq.gt(after));
+        q = match audience {
+            None => q,
+            Some(Audience::Agent(u)) => q.filter(live_event::Column::UserId.eq(u)),
+            Some(Audience::Staff(_)) => q.filter(live_event::Column::Staff.eq(true)),
+        };
+        Ok(q.order_by_asc(live_event::Column::Seq).limit(PAGE).all(&self.db).await?)
     }
 
     /// Whether `ev` is for `audience` (channel streams also get the status changes of agents on the channel's
@@ -341,7 +345,7 @@ impl Reader {
             }
             let last = self.last.unwrap_or(0);
             if !self.caught_up {
-                let page = self.bus.page(self.account, last).await?;
+                let page = self.bus.page(self.account, last, Some(self.audience)).await?;
                 self.caught_up = (page.len() as u64) < PAGE;
                 self.backlog.extend(page);
                 continue;
@@ -401,7 +405,7 @@ async fn tail_once(bus: &Bus, heads: &mut Option<HashMap<Uuid, i64>>) -> Result<
     for (account, last) in counters {
         let head = known.entry(account).or_insert(0);
         while *head < last {
-            let page = bus.page(account, *head).await?;
+            let page = bus.page(account, *head, None).await?;
             let Some(end) = page.last().map(|e| e.seq) else { break };
             bus.dispatch(page);
             *head = end;
