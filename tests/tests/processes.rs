@@ -370,3 +370,44 @@ async fn events_of_a_work_process_reach_subscribers_of_an_api_process_even_when_
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_agent_whose_api_process_dies_goes_offline_after_the_grace() {
+    let sim = ProviderSim::start().await;
+    let world = World::new(&sim, 0).await;
+    if world.db.backend != Backend::Postgres {
+        return; // separate api and work processes are a PostgreSQL deployment
+    }
+    let agent = NewUser {
+        email: "agent@example.com".into(),
+        name: "Agent".into(),
+        password: Secret::new("correct horse battery"),
+        role: entity::Role::Agent,
+    };
+    let agent = world.engine.create_user(&world.admin, agent).await.unwrap();
+    let token = world.engine.login("agent@example.com", "correct horse battery").await.unwrap().token;
+    let actor = world.engine.authenticate(token.expose()).await.unwrap();
+    world.engine.set_my_status(&actor, entity::AgentStatus::Online, None).await.unwrap();
+
+    let grace = [("APP_PRESENCE_GRACE_SECS", "2")];
+    let mut api = Proc::start_as("api", "api", &world.db.url, &world.key, &grace);
+    let _work = world.start("worker", &grace);
+    let addr = listening_addr(&api).await;
+    let mut desk = tests::live::LiveClient::connect(addr, tests::live::TRANSPORT_WS, token.expose()).await.unwrap();
+    desk.subscribe("1", "subscription { myEvents { cursor kind } }", serde_json::json!({})).await.unwrap();
+    let wait = Duration::from_secs(30);
+    tests::eventually(wait, "the desktop connection to be recorded", || async {
+        let rows = entity::desktop_connection::Entity::find().all(&world.engine.db).await.unwrap();
+        rows.iter().any(|r| r.user_id == agent.id).then_some(())
+    })
+    .await;
+
+    // The api process dies without closing anything: its heartbeats stop, and after the grace the work
+    // process's sweep takes the agent OFFLINE.
+    api.kill();
+    let status = || async { world.engine.agent_views(&[agent.id]).await.unwrap().remove(&agent.id).map(|v| v.status) };
+    tests::eventually(wait, "the agent to go OFFLINE", || async {
+        (status().await == Some(entity::AgentStatus::Offline)).then_some(())
+    })
+    .await;
+}
