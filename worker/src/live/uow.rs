@@ -7,36 +7,22 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use entity::{EventKind, EventReason, conversation, live_event};
 use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseTransaction, DbBackend, DbErr, EntityTrait, ExecResult, QueryResult, Set,
-    Statement,
+    ConnectionTrait, DatabaseBackend, DatabaseTransaction, DbBackend, DbErr, EntityTrait, ExecResult, IntoActiveModel,
+    QueryResult, Statement,
 };
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
-/// An event to append (its cursor is allocated at commit).
+/// An event to append: the row as it will be stored, its cursor (`seq`) allocated at commit.
 #[derive(Debug, Clone)]
-pub struct NewEvent {
-    pub account_id: Uuid,
-    pub kind: EventKind,
-    pub reason: Option<EventReason>,
-    /// The agent whose own stream gets it.
-    pub user_id: Option<Uuid>,
-    pub channel_id: Option<Uuid>,
-    /// Whether the account's channel streams (supervisors, admins) get it.
-    pub staff: bool,
-    pub conversation_id: Option<Uuid>,
-    pub message_id: Option<Uuid>,
-    pub agent_id: Option<Uuid>,
-    pub phone_number_id: Option<Uuid>,
-    pub deadline: Option<DateTime<Utc>>,
-    pub at: DateTime<Utc>,
-}
+pub struct NewEvent(live_event::Model);
 
 impl NewEvent {
     fn blank(account_id: Uuid, kind: EventKind, at: DateTime<Utc>) -> Self {
-        Self {
+        Self(live_event::Model {
             account_id,
+            seq: 0,
             kind,
             reason: None,
             user_id: None,
@@ -48,72 +34,65 @@ impl NewEvent {
             phone_number_id: None,
             deadline: None,
             at,
-        }
+        })
     }
 
     /// An event about a conversation, for `to` (an agent's stream) and the channel streams.
     pub fn conversation(kind: EventKind, conv: &conversation::Model, to: Option<Uuid>, at: DateTime<Utc>) -> Self {
-        Self {
-            user_id: to,
-            channel_id: Some(conv.channel_id),
-            staff: true,
-            conversation_id: Some(conv.id),
-            agent_id: to,
-            ..Self::blank(conv.account_id, kind, at)
-        }
+        let mut e = Self::blank(conv.account_id, kind, at);
+        e.0.user_id = to;
+        e.0.channel_id = Some(conv.channel_id);
+        e.0.staff = true;
+        e.0.conversation_id = Some(conv.id);
+        e.0.agent_id = to;
+        e
     }
 
     /// An agent's status changed: their own stream and the channel streams.
     pub fn agent_status(account_id: Uuid, agent: Uuid, at: DateTime<Utc>) -> Self {
-        Self {
-            user_id: Some(agent),
-            staff: true,
-            agent_id: Some(agent),
-            ..Self::blank(account_id, EventKind::AgentStatusChanged, at)
-        }
+        let mut e = Self::blank(account_id, EventKind::AgentStatusChanged, at);
+        e.0.user_id = Some(agent);
+        e.0.staff = true;
+        e.0.agent_id = Some(agent);
+        e
     }
 
     /// A message of a conversation was created or changed delivery status: its agent (if someone holds it) and
     /// the channel streams.
     pub fn message(kind: EventKind, conv: &conversation::Model, message_id: Uuid, at: DateTime<Utc>) -> Self {
         let holder = conv.substatus.filter(|s| crate::acd::HELD.contains(s)).and(conv.assigned_user_id);
-        Self { message_id: Some(message_id), agent_id: None, ..Self::conversation(kind, conv, holder, at) }
+        let mut e = Self::conversation(kind, conv, holder, at);
+        e.0.message_id = Some(message_id);
+        e.0.agent_id = None;
+        e
     }
 
     /// A number's verification finished: the channel streams only.
     pub fn number_verified(account_id: Uuid, channel_id: Uuid, number_id: Uuid, at: DateTime<Utc>) -> Self {
-        Self {
-            channel_id: Some(channel_id),
-            staff: true,
-            phone_number_id: Some(number_id),
-            ..Self::blank(account_id, EventKind::NumberVerified, at)
-        }
+        let mut e = Self::blank(account_id, EventKind::NumberVerified, at);
+        e.0.channel_id = Some(channel_id);
+        e.0.staff = true;
+        e.0.phone_number_id = Some(number_id);
+        e
     }
 
-    pub fn because(mut self, reason: EventReason) -> Self {
-        self.reason = Some(reason);
-        self
+    pub fn because(self, reason: EventReason) -> Self {
+        self.maybe_because(Some(reason))
     }
 
     pub fn maybe_because(mut self, reason: Option<EventReason>) -> Self {
-        self.reason = reason;
+        self.0.reason = reason;
         self
     }
 
     /// For the agent's stream only (the channel streams get the change as another event).
     pub fn agent_only(mut self) -> Self {
-        self.staff = false;
-        self
-    }
-
-    /// For the channel streams only.
-    pub fn staff_only(mut self) -> Self {
-        self.user_id = None;
+        self.0.staff = false;
         self
     }
 
     pub fn with_deadline(mut self, deadline: Option<DateTime<Utc>>) -> Self {
-        self.deadline = deadline;
+        self.0.deadline = deadline;
         self
     }
 }
@@ -144,26 +123,15 @@ impl Uow {
         let events = self.events.into_inner().unwrap_or_default();
         let mut by_account: BTreeMap<Uuid, Vec<NewEvent>> = BTreeMap::new();
         for e in events {
-            by_account.entry(e.account_id).or_default().push(e);
+            by_account.entry(e.0.account_id).or_default().push(e);
         }
         let mut heads = Vec::with_capacity(by_account.len());
         for (account, evs) in by_account {
             let last = allocate(&self.txn, account, evs.len() as i64).await.context("allocating event cursors")?;
             let first = last - evs.len() as i64 + 1;
-            let rows = evs.into_iter().enumerate().map(|(i, e)| live_event::ActiveModel {
-                account_id: Set(account),
-                seq: Set(first + i as i64),
-                kind: Set(e.kind),
-                reason: Set(e.reason),
-                user_id: Set(e.user_id),
-                channel_id: Set(e.channel_id),
-                staff: Set(e.staff),
-                conversation_id: Set(e.conversation_id),
-                message_id: Set(e.message_id),
-                agent_id: Set(e.agent_id),
-                phone_number_id: Set(e.phone_number_id),
-                deadline: Set(e.deadline),
-                at: Set(e.at),
+            let rows = evs.into_iter().enumerate().map(|(i, NewEvent(mut e))| {
+                e.seq = first + i as i64;
+                e.into_active_model()
             });
             live_event::Entity::insert_many(rows)
                 .exec_without_returning(&self.txn)
