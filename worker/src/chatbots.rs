@@ -117,12 +117,6 @@ impl Engine {
     }
 
     pub async fn chatbots_by_id(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, chatbot::Model>> {
-        Ok(chatbot::Entity::find()
-            .filter(chatbot::Column::Id.is_in(ids.iter().copied()))
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|c| (c.id, c))
-            .collect())
+        self.rows_by_id::<chatbot::Entity>(chatbot::Column::Id, ids, |c| c.id).await
     }
 }

@@ -77,6 +77,26 @@ impl Engine {
             .await
     }
 
+    /// Rows of a table by their ids, keyed by id: one query whatever the number (DataLoaders and list joins).
+    pub(crate) async fn rows_by_id<E>(
+        &self,
+        id: E::Column,
+        ids: &[uuid::Uuid],
+        key: impl Fn(&E::Model) -> uuid::Uuid,
+    ) -> Result<std::collections::HashMap<uuid::Uuid, E::Model>>
+    where
+        E: sea_orm::EntityTrait,
+    {
+        use sea_orm::{ColumnTrait, QueryFilter};
+        Ok(E::find()
+            .filter(id.is_in(ids.iter().copied()))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|m| (key(&m), m))
+            .collect())
+    }
+
     /// Starts a unit of work: a write transaction whose live events are appended when it commits.
     pub async fn begin_uow(&self) -> Result<live::Uow> {
         Ok(live::Uow::new(self.begin_write().await?, self.live.clone()))

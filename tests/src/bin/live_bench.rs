@@ -16,7 +16,7 @@
 use chrono::Utc;
 use clap::Parser;
 use entity::{AgentStatus, Role, agent_state, api_token, channel_agent, live_event, user};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
 use serde_json::json;
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
@@ -314,8 +314,17 @@ async fn main() -> anyhow::Result<()> {
     };
     let n1 = (args.rate * args.secs) as usize;
     send(0, n1).await;
-    // Let the last offers arrive.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Until every message's offer reached its desktop (or 30 s: then the figures say how many did).
+    let offered_count = || {
+        received
+            .iter()
+            .map(|r| r.lock().map(|g| g.iter().filter(|e| e.1 == "OFFERED").count()).unwrap_or(0))
+            .sum::<usize>()
+    };
+    let waiting = Instant::now();
+    while offered_count() < n1 && waiting.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let convs = conversation_clients(&engine).await?;
     let mut lat = Vec::new();
     let mut fanout = Vec::new();
@@ -371,8 +380,20 @@ async fn main() -> anyhow::Result<()> {
     }
     let cursors: Vec<Option<i64>> =
         received.iter().map(|r| r.lock().ok().and_then(|g| g.iter().map(|(c, ..)| *c).max())).collect();
-    send(n1, (args.rate * args.gap_secs) as usize).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let n2 = (args.rate * args.gap_secs) as usize;
+    send(n1, n2).await;
+    // Until every message of the gap has been offered (its events are in the log).
+    let waiting = Instant::now();
+    loop {
+        let offered = live_event::Entity::find()
+            .filter(live_event::Column::Kind.eq(entity::EventKind::Offered))
+            .count(&engine.db)
+            .await?;
+        if offered as usize >= n1 + n2 || waiting.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let mut expected: Vec<Vec<i64>> = Vec::new();
     for (i, id) in ids.iter().enumerate() {
         let rows = live_event::Entity::find()

@@ -74,12 +74,6 @@ impl Engine {
     }
 
     pub async fn users_by_id(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, user::Model>> {
-        Ok(user::Entity::find()
-            .filter(user::Column::Id.is_in(ids.iter().copied()))
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|u| (u.id, u))
-            .collect())
+        self.rows_by_id::<user::Entity>(user::Column::Id, ids, |u| u.id).await
     }
 }

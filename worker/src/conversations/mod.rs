@@ -209,13 +209,7 @@ impl Engine {
     }
 
     pub async fn wrap_up_codes_by_id(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, wrap_up_code::Model>> {
-        Ok(wrap_up_code::Entity::find()
-            .filter(wrap_up_code::Column::Id.is_in(ids.iter().copied()))
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|c| (c.id, c))
-            .collect())
+        self.rows_by_id::<wrap_up_code::Entity>(wrap_up_code::Column::Id, ids, |c| c.id).await
     }
 
     /// Joins conversations with their related rows: one query per related table, whatever the list's length.
