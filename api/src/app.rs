@@ -49,10 +49,10 @@ async fn readyz(State(engine): State<Engine>) -> impl IntoResponse {
     }
 }
 
-async fn metrics() -> impl IntoResponse {
+async fn metrics(State(engine): State<Engine>) -> impl IntoResponse {
     format!(
-        "# HELP db_statements_total SQL statements executed by this process.\n# TYPE db_statements_total counter\ndb_statements_total {}\n",
-        worker::db::statements_executed()
+        "# HELP db_statements_total SQL statements executed by this server.\n# TYPE db_statements_total counter\ndb_statements_total {}\n",
+        engine.statements.load(std::sync::atomic::Ordering::Relaxed)
     ) + &worker::jobs::failures::metrics_text()
 }
 
@@ -62,7 +62,10 @@ pub async fn serve(
     engine: Engine,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router(engine)).with_graceful_shutdown(shutdown).await?;
+    // Connect info: the peer's address, which login throttling counts by.
+    axum::serve(listener, router(engine).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await?;
     Ok(())
 }
 

@@ -134,7 +134,10 @@ pub async fn engine(config: &Config) -> anyhow::Result<Engine> {
     let cipher = config.cipher()?;
     let db = worker::db::connect(config).await?;
     worker::db::migrate(&db).await?;
-    let engine = Engine::new(db, cipher, &config.public_base_url)?.with_live_settings(config.live);
+    let engine = Engine::new(db, cipher, &config.public_base_url)?
+        .with_live_settings(config.live)
+        .with_url_policy(worker::net::UrlPolicy { allow_private: config.allow_private_urls })?
+        .with_sign_in_settings(config.tokens, config.login.clone());
     engine.jobs.setup(&config.database_url).await?;
     Ok(engine)
 }

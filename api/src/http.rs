@@ -6,11 +6,13 @@
 use crate::graphql::{AppSchema, Caller, Loaders};
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::{DocumentOperations, OperationDefinition, OperationType};
+use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::Value as Json;
+use std::net::SocketAddr;
 use worker::Engine;
 
 pub const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -80,10 +82,19 @@ fn not_acceptable() -> Response {
 async fn caller(engine: &Engine, headers: &HeaderMap) -> Result<Caller, worker::Error> {
     let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(Caller::Anonymous) };
     let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
-    let Some(token) = token.filter(|t| !t.is_empty()) else { return Ok(Caller::InvalidToken) };
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return Ok(Caller::InvalidToken("the token is invalid or revoked"));
+    };
+    if worker::chatbots::acting::is_bot_token(token) {
+        return match engine.authenticate_bot(token).await {
+            Ok(bot) => Ok(Caller::Bot(bot)),
+            Err(worker::Error::Unauthenticated(why)) => Ok(Caller::InvalidToken(why)),
+            Err(e) => Err(e),
+        };
+    }
     match engine.authenticate(token).await {
         Ok(actor) => Ok(Caller::User(actor)),
-        Err(worker::Error::Unauthenticated(_)) => Ok(Caller::InvalidToken),
+        Err(worker::Error::Unauthenticated(why)) => Ok(Caller::InvalidToken(why)),
         Err(e) => Err(e),
     }
 }
@@ -109,17 +120,17 @@ fn graphql_request(value: Json) -> Result<async_graphql::Request, String> {
     serde_json::from_value(Json::Object(map)).map_err(|e| format!("the body is not a GraphQL request: {e}"))
 }
 
-/// The operation the request selects, when the document parses and the selection is unambiguous.
-fn selected_operation(req: &async_graphql::Request) -> Option<OperationDefinition> {
-    let doc = async_graphql::parser::parse_query(&req.query).ok()?;
-    match (&req.operation_name, doc.operations) {
-        (None, DocumentOperations::Single(op)) => Some(op.node),
-        (Some(name), DocumentOperations::Multiple(ops)) => {
-            ops.into_iter().find(|(n, _)| n.as_str() == name.as_str()).map(|(_, op)| op.node)
-        }
-        (Some(_), DocumentOperations::Single(op)) => Some(op.node),
+/// The operation the request selects, when the document parses and the selection is unambiguous. The parsed
+/// document stays in the request: the schema does not parse it again.
+fn selected_operation(req: &mut async_graphql::Request) -> Option<OperationDefinition> {
+    let name = req.operation_name.clone();
+    let doc = req.parsed_query().ok()?;
+    match (name.as_deref(), &doc.operations) {
+        (None, DocumentOperations::Single(op)) => Some(op.node.clone()),
+        (Some(name), DocumentOperations::Multiple(ops)) => ops.get(name).map(|op| op.node.clone()),
+        (Some(_), DocumentOperations::Single(op)) => Some(op.node.clone()),
         // A named operation alone in its document is parsed as `Multiple` too.
-        (None, DocumentOperations::Multiple(ops)) if ops.len() == 1 => ops.into_values().next().map(|op| op.node),
+        (None, DocumentOperations::Multiple(ops)) if ops.len() == 1 => ops.values().next().map(|op| op.node.clone()),
         (None, DocumentOperations::Multiple(_)) => None,
     }
 }
@@ -145,8 +156,30 @@ fn missing_variables(op: &OperationDefinition, req: &async_graphql::Request) -> 
     (!missing.is_empty()).then(|| missing.join(" "))
 }
 
-async fn execute(state: &GraphqlState, headers: &HeaderMap, media: MediaType, req: async_graphql::Request) -> Response {
-    if let Some(msg) = selected_operation(&req).and_then(|op| missing_variables(&op, &req)) {
+/// The connection's peer, when the server was started with connect info (`app::serve`).
+pub type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
+
+/// Where the request comes from: the client's address (the peer's, or the `X-Forwarded-For` entry a trusted
+/// proxy set; see `LoginSettings::client_addr`) and its user agent (at most 300 characters).
+fn client_info(engine: &Engine, peer: &Peer, headers: &HeaderMap) -> worker::auth::ClientInfo {
+    let peer = peer.as_ref().map(|Extension(ConnectInfo(a))| a.ip());
+    let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|u| u.chars().take(300).collect::<String>())
+        .filter(|u| !u.is_empty());
+    worker::auth::ClientInfo { addr: engine.login.client_addr(peer, forwarded), user_agent }
+}
+
+async fn execute(
+    state: &GraphqlState,
+    headers: &HeaderMap,
+    peer: &Peer,
+    media: MediaType,
+    mut req: async_graphql::Request,
+) -> Response {
+    if let Some(msg) = selected_operation(&mut req).and_then(|op| missing_variables(&op, &req)) {
         return error_body(media.request_error_status(), media, &msg);
     }
     let caller = match caller(&state.engine, headers).await {
@@ -156,27 +189,37 @@ async fn execute(state: &GraphqlState, headers: &HeaderMap, media: MediaType, re
             return error_body(StatusCode::INTERNAL_SERVER_ERROR, media, "internal error");
         }
     };
-    let req = req.data(caller).data(Loaders::new(&state.engine));
-    let resp = state.schema.execute(req).await;
-    // A request error (parse, validation, unknown operation, bad variables) has no data and errors without a
-    // path; field errors always carry one.
+    let client = client_info(&state.engine, peer, headers);
+    let req = req.data(caller).data(client).data(Loaders::new(&state.engine));
+    graphql_response(media, state.schema.execute(req).await)
+}
+
+/// Writes the schema's answer. A request error (parse, validation, unknown operation, bad variables: refused
+/// before anything ran) has no `data` entry at all and, with the new media type, status 400. Once execution has
+/// started the answer has `data` (null when a non-null root field failed) and status 200. Request errors are
+/// told apart by their lack of a path: the errors of fields always carry one.
+fn graphql_response(media: MediaType, resp: async_graphql::Response) -> Response {
     let request_error = resp.data == async_graphql::Value::Null
         && !resp.errors.is_empty()
         && resp.errors.iter().all(|e| e.path.is_empty());
     let status = if request_error { media.request_error_status() } else { StatusCode::OK };
-    let body = match serde_json::to_string(&resp) {
+    let mut body = match serde_json::to_value(&resp) {
         Ok(b) => b,
         Err(e) => {
             tracing::error!(error = %e, "cannot serialise a GraphQL response");
             return error_body(StatusCode::INTERNAL_SERVER_ERROR, media, "internal error");
         }
     };
-    (status, [(header::CONTENT_TYPE, HeaderValue::from_static(media.as_str()))], body).into_response()
+    if request_error && let Some(map) = body.as_object_mut() {
+        map.remove("data");
+    }
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static(media.as_str()))], body.to_string()).into_response()
 }
 
 pub async fn graphql_get(
     State(state): State<GraphqlState>,
     headers: HeaderMap,
+    peer: Peer,
     RawQuery(qs): RawQuery,
     ws: Result<axum::extract::WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
@@ -201,19 +244,22 @@ pub async fn graphql_get(
         };
         fields.insert(k.into_owned(), value);
     }
-    let req = match graphql_request(Json::Object(fields)) {
+    let mut req = match graphql_request(Json::Object(fields)) {
         Ok(r) => r,
         Err(msg) => return error_body(StatusCode::BAD_REQUEST, media, &msg),
     };
-    if matches!(selected_operation(&req).map(|op| op.ty), Some(OperationType::Mutation | OperationType::Subscription)) {
+    if matches!(
+        selected_operation(&mut req).map(|op| op.ty),
+        Some(OperationType::Mutation | OperationType::Subscription)
+    ) {
         let mut r = error_body(StatusCode::METHOD_NOT_ALLOWED, media, "mutations must be sent with POST");
         r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         return r;
     }
-    execute(&state, &headers, media, req).await
+    execute(&state, &headers, &peer, media, req).await
 }
 
-pub async fn graphql_post(State(state): State<GraphqlState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn graphql_post(State(state): State<GraphqlState>, headers: HeaderMap, peer: Peer, body: Bytes) -> Response {
     let Some(media) = negotiate(&headers) else { return not_acceptable() };
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if content_type.split(';').next().map(str::trim) != Some(JSON) {
@@ -224,7 +270,7 @@ pub async fn graphql_post(State(state): State<GraphqlState>, headers: HeaderMap,
         Err(e) => return error_body(StatusCode::BAD_REQUEST, media, &format!("the body is not JSON: {e}")),
     };
     match graphql_request(value) {
-        Ok(req) => execute(&state, &headers, media, req).await,
+        Ok(req) => execute(&state, &headers, &peer, media, req).await,
         Err(msg) => error_body(StatusCode::BAD_REQUEST, media, &msg),
     }
 }

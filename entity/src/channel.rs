@@ -24,6 +24,8 @@ pub struct Model {
     pub auto_answer: bool,
     pub alerting_timeout: Option<i32>,
     pub wrap_up_timeout: Option<i32>,
+    /// Seconds a chatbot has to answer or hand off after a client's message.
+    pub chatbot_timeout: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub deleted_at: Option<DateTimeUtc>,

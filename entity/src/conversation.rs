@@ -1,4 +1,4 @@
-use crate::{ConversationStatus, ConversationSubstatus, Resolution};
+use crate::{ConversationStatus, ConversationSubstatus, HandOffReason, Resolution};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -32,6 +32,11 @@ pub struct Model {
     pub assignment_cost: Option<i32>,
     /// How it was resolved.
     pub resolution: Option<Resolution>,
+    /// While PENDING: when the chatbot must have answered or handed off by (set by a client's message).
+    pub bot_deadline: Option<DateTimeUtc>,
+    /// Why a chatbot's conversation went to the queue.
+    pub hand_off_reason: Option<HandOffReason>,
+    pub handed_off_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

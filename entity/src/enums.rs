@@ -192,6 +192,61 @@ pub enum Resolution {
     /// Its agent was deactivated during after-call work.
     #[sea_orm(string_value = "AGENT_DEACTIVATED")]
     AgentDeactivated,
+    /// The chatbot resolved it (never after-call work).
+    #[sea_orm(string_value = "CHATBOT")]
+    Chatbot,
+}
+
+/// What a bearer token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(10))")]
+pub enum TokenKind {
+    /// A sign-in (`login`): expires after a time without use, and after a maximum age.
+    #[sea_orm(string_value = "SESSION")]
+    Session,
+    /// Automation (the bootstrap admin token): no idle expiry; revocable.
+    #[sea_orm(string_value = "MACHINE")]
+    Machine,
+}
+
+/// Why a conversation a chatbot served went to its channel's queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(30))")]
+pub enum HandOffReason {
+    /// The chatbot handed it off.
+    #[sea_orm(string_value = "CHATBOT")]
+    Chatbot,
+    /// A supervisor or admin handed it off.
+    #[sea_orm(string_value = "STAFF")]
+    Staff,
+    /// Posting to the chatbot failed for good.
+    #[sea_orm(string_value = "CHATBOT_UNREACHABLE")]
+    ChatbotUnreachable,
+    /// The chatbot neither answered nor handed off within the channel's chatbot timeout.
+    #[sea_orm(string_value = "CHATBOT_TIMEOUT")]
+    ChatbotTimeout,
+    /// The chatbot was disabled (or lost its endpoint).
+    #[sea_orm(string_value = "CHATBOT_DISABLED")]
+    ChatbotDisabled,
+    /// The channel's chatbot was changed or removed.
+    #[sea_orm(string_value = "CHATBOT_REMOVED")]
+    ChatbotRemoved,
+}
+
+/// Where a post to a chatbot stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(20))")]
+pub enum BotPostStatus {
+    #[sea_orm(string_value = "PENDING")]
+    Pending,
+    #[sea_orm(string_value = "POSTED")]
+    Posted,
+    /// Every attempt failed (the conversation was handed off).
+    #[sea_orm(string_value = "FAILED")]
+    Failed,
+    /// Not posted: the conversation left the chatbot first.
+    #[sea_orm(string_value = "DROPPED")]
+    Dropped,
 }
 
 /// What a live event says happened (the GraphQL `LiveEventKind`).

@@ -18,6 +18,8 @@ pub struct Model {
     /// The agent who wrote an outbound message.
     pub sender_user_id: Option<Uuid>,
     pub sent_at: Option<DateTimeUtc>,
+    /// The chatbot that sent an outbound message (`sender_user_id` is then none).
+    pub chatbot_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -14,6 +14,8 @@ pub struct Model {
     /// Argon2id PHC string.
     pub password_hash: String,
     pub active: bool,
+    /// Set by an admin's password reset: until the user changes it, they may only change it, read `me` and log out.
+    pub must_change_password: bool,
     pub created_at: DateTimeUtc,
 }
 

@@ -41,3 +41,8 @@ pub fn index(name: &str, table: &str, cols: &[&str]) -> IndexCreateStatement {
 pub fn unique(name: &str, table: &str, cols: &[&str]) -> IndexCreateStatement {
     index(name, table, cols).unique().to_owned()
 }
+
+/// Adds one column to a table (SQLite alters one column per statement).
+pub async fn add_column(manager: &SchemaManager<'_>, table: &str, column: ColumnDef) -> Result<(), DbErr> {
+    manager.alter_table(Table::alter().table(Alias::new(table)).add_column(column).to_owned()).await
+}

@@ -9,6 +9,8 @@ mod m20261125_000002_conversations;
 mod m20261125_000003_acd;
 mod m20261125_000004_live;
 mod m20261126_000005_live_audience;
+mod m20261126_000006_chatbots;
+mod m20261126_000007_sign_in;
 
 pub struct Migrator;
 
@@ -21,6 +23,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_acd::Migration),
             Box::new(m20261125_000004_live::Migration),
             Box::new(m20261126_000005_live_audience::Migration),
+            Box::new(m20261126_000006_chatbots::Migration),
+            Box::new(m20261126_000007_sign_in::Migration),
         ]
     }
 }

@@ -2,6 +2,8 @@
 //! random port against a fresh, migrated database (SQLite by default, PostgreSQL when `TEST_POSTGRES_URL` is set)
 //! and talks to it over real HTTP.
 
+pub mod bench;
+pub mod chatbot_sim;
 pub mod live;
 pub mod logs;
 pub mod provider_sim;
@@ -165,13 +167,37 @@ impl TestApp {
 
     /// As `spawn_with`, with other live settings (retention, presence grace).
     pub async fn spawn_live(capture_logs: bool, live: worker::live::LiveSettings) -> Self {
-        match Self::try_spawn(capture_logs, live).await {
+        Self::spawn_full(capture_logs, live, worker::net::UrlPolicy::default()).await
+    }
+
+    /// As `spawn`, refusing admin-typed URLs that reach private addresses (PostgreSQL's default).
+    pub async fn spawn_strict_urls() -> Self {
+        Self::spawn_full(true, worker::live::LiveSettings::default(), worker::net::UrlPolicy { allow_private: false })
+            .await
+    }
+
+    async fn spawn_full(capture_logs: bool, live: worker::live::LiveSettings, urls: worker::net::UrlPolicy) -> Self {
+        match Self::try_spawn(capture_logs, live, urls, Default::default()).await {
             Ok(app) => app,
             Err(e) => panic!("cannot start the test app: {e:#}"),
         }
     }
 
-    async fn try_spawn(capture_logs: bool, live: worker::live::LiveSettings) -> anyhow::Result<Self> {
+    /// As `spawn`, with login throttling settings (trusted proxies and networks).
+    pub async fn spawn_with_login(login: worker::throttle::LoginSettings) -> Self {
+        let (live, urls) = (worker::live::LiveSettings::default(), worker::net::UrlPolicy::default());
+        match Self::try_spawn(true, live, urls, login).await {
+            Ok(app) => app,
+            Err(e) => panic!("cannot start the test app: {e:#}"),
+        }
+    }
+
+    async fn try_spawn(
+        capture_logs: bool,
+        live: worker::live::LiveSettings,
+        urls: worker::net::UrlPolicy,
+        login: worker::throttle::LoginSettings,
+    ) -> anyhow::Result<Self> {
         if capture_logs {
             logs::install();
         }
@@ -180,7 +206,8 @@ impl TestApp {
         worker::db::migrate(&conn).await?;
         let encryption_key = Cipher::generate_key();
         let cipher = Cipher::from_base64_key(&encryption_key)?;
-        let engine = Engine::new(conn, cipher, PUBLIC_BASE)?.with_live_settings(live);
+        let engine = Engine::new(conn, cipher, PUBLIC_BASE)?.with_live_settings(live).with_url_policy(urls)?;
+        let engine = engine.with_sign_in_settings(worker::auth::TokenSettings::default(), login);
         engine.jobs.setup(&db.url).await?;
         let admin = NewUser {
             email: format!("admin-{}@example.com", uuid::Uuid::new_v4().simple()),
@@ -251,7 +278,7 @@ impl TestApp {
             .gql(
                 Some(admin_token),
                 "mutation($i: CreateUserInput!) { createUser(input: $i) { id } }",
-                json!({ "i": { "email": email, "name": format!("{role} user"), "password": "password-123", "role": role } }),
+                json!({ "i": { "email": email, "name": format!("{role} user"), "password": "correct horse battery", "role": role } }),
             )
             .await;
         let id = r.ok().str("/createUser/id");
@@ -259,7 +286,7 @@ impl TestApp {
             .gql(
                 None,
                 "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
-                json!({ "e": email, "p": "password-123" }),
+                json!({ "e": email, "p": "correct horse battery" }),
             )
             .await;
         (id, r.ok().str("/login/token"))
@@ -384,10 +411,7 @@ impl TestApp {
             rt.block_on(async move {
                 use sea_orm::{ConnectionTrait, Statement};
                 let db = worker::db::connect_url(&url, backend).await.ok()?;
-                let table = if backend == Backend::Postgres { "apalis.jobs" } else { "Jobs" };
-                let sql = format!(
-                    "SELECT COUNT(*) AS n FROM {table} WHERE status IN ('Failed','Killed') AND attempts >= max_attempts"
-                );
+                let sql = failed_jobs_sql(db.get_database_backend());
                 let row = db.query_one_raw(Statement::from_string(db.get_database_backend(), sql)).await.ok()??;
                 let n = row.try_get::<i64>("", "n").ok();
                 db.close().await.ok();
@@ -431,21 +455,32 @@ where
     }
 }
 
+/// Counts the jobs that exhausted their attempts.
+fn failed_jobs_sql(backend: sea_orm::DatabaseBackend) -> String {
+    format!(
+        "SELECT COUNT(*) AS n FROM {} WHERE status IN ('Failed','Killed') AND attempts >= max_attempts",
+        worker::jobs::table(backend)
+    )
+}
+
 impl TestApp {
+    /// apalis' job table in this app's database.
+    pub fn jobs_table(&self) -> &'static str {
+        worker::jobs::table(self.engine.db.get_database_backend())
+    }
+
     /// Jobs that are due and not finished (pending, queued or running), straight from apalis' table.
     pub async fn jobs_due(&self) -> i64 {
         use sea_orm::{ConnectionTrait, Statement};
         let backend = self.engine.db.get_database_backend();
-        let sql = match backend {
-            sea_orm::DatabaseBackend::Postgres => {
-                "SELECT COUNT(*) AS n FROM apalis.jobs WHERE status IN ('Pending','Queued','Running') \
-                 AND run_at <= now()"
-            }
-            _ => {
-                "SELECT COUNT(*) AS n FROM Jobs WHERE status IN ('Pending','Queued','Running') \
-                 AND run_at <= strftime('%s','now')"
-            }
+        let now = match backend {
+            sea_orm::DatabaseBackend::Postgres => "now()",
+            _ => "strftime('%s','now')",
         };
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM {} WHERE status IN ('Pending','Queued','Running') AND run_at <= {now}",
+            self.jobs_table()
+        );
         let row = self.engine.db.query_one_raw(Statement::from_string(backend, sql)).await.ok().flatten();
         row.and_then(|r| r.try_get::<i64>("", "n").ok()).unwrap_or(-1)
     }
@@ -463,14 +498,40 @@ impl TestApp {
     pub async fn assert_no_failed_jobs(&self) {
         use sea_orm::{ConnectionTrait, Statement};
         let backend = self.engine.db.get_database_backend();
-        let sql = match backend {
-            sea_orm::DatabaseBackend::Postgres => {
-                "SELECT COUNT(*) AS n FROM apalis.jobs WHERE status IN ('Failed','Killed') AND attempts >= max_attempts"
-            }
-            _ => "SELECT COUNT(*) AS n FROM Jobs WHERE status IN ('Failed','Killed') AND attempts >= max_attempts",
-        };
+        let sql = failed_jobs_sql(backend);
         let row = self.engine.db.query_one_raw(Statement::from_string(backend, sql)).await.ok().flatten();
         let n = row.and_then(|r| r.try_get::<i64>("", "n").ok()).unwrap_or(-1);
         assert_eq!(n, 0, "jobs were left failed");
+    }
+}
+
+/// A chatbot serving clients: created with the simulator's endpoint, its credentials rotated and handed to the
+/// simulator (which calls this app's API with them).
+pub struct ServingChatbot {
+    pub id: String,
+    pub token: String,
+    pub signing_secret: String,
+}
+
+impl TestApp {
+    /// Creates a chatbot posting to `sim` and gives `sim` its credentials.
+    pub async fn serving_chatbot(&self, name: &str, sim: &chatbot_sim::ChatbotSim) -> ServingChatbot {
+        let r = self
+            .admin(
+                "mutation($i: ChatbotInput!) { createChatbot(input: $i) { id } }",
+                json!({ "i": { "name": name, "endpointUrl": sim.url() } }),
+            )
+            .await;
+        let id = r.ok().str("/createChatbot/id");
+        let r = self
+            .admin(
+                "mutation($id: ID!) { rotateChatbotCredentials(id: $id) { token signingSecret } }",
+                json!({ "id": id }),
+            )
+            .await;
+        let token = r.ok().str("/rotateChatbotCredentials/token");
+        let signing_secret = r.str("/rotateChatbotCredentials/signingSecret");
+        sim.configure(&format!("{}/graphql", self.base), &token, &signing_secret);
+        ServingChatbot { id, token, signing_secret }
     }
 }

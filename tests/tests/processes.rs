@@ -60,6 +60,7 @@ impl World {
                 auto_answer: true,
                 alerting_timeout: None,
                 wrap_up_timeout: None,
+                chatbot_timeout: worker::channels::form::CHATBOT_TIMEOUT_DEFAULT,
             },
             wrap_up_codes: vec![],
             agent_ids: vec![],
@@ -101,10 +102,7 @@ impl World {
     }
 
     fn jobs_table(&self) -> &'static str {
-        match self.db.backend {
-            Backend::Postgres => "apalis.jobs",
-            Backend::Sqlite => "Jobs",
-        }
+        worker::jobs::table(self.engine.db.get_database_backend())
     }
 
     async fn scalar(&self, sql: &str) -> i64 {
@@ -325,12 +323,27 @@ async fn events_of_a_work_process_reach_subscribers_of_an_api_process_even_when_
     let api = Proc::start_as("api", "api", &world.db.url, &world.key, &[]);
     let _work = world.start("worker", &[]);
     let addr = listening_addr(&api).await;
-    let token = world.engine.login("admin@example.com", "correct horse battery").await.unwrap().token;
+    let token =
+        world.engine.login("admin@example.com", "correct horse battery", &Default::default()).await.unwrap().token;
     let mut live = tests::live::LiveClient::connect(addr, tests::live::TRANSPORT_WS, token.expose()).await.unwrap();
+    // From the log's head now: the server starts the subscription after this returns, and without a cursor an
+    // event committed in between (the work process verifies within milliseconds) would be before its start.
+    let head = world
+        .engine
+        .db
+        .query_one_raw(Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT COALESCE(MAX(last_seq), 0) AS head FROM event_counters",
+        ))
+        .await
+        .unwrap()
+        .and_then(|r| r.try_get::<i64>("", "head").ok())
+        .unwrap_or(0);
     live.subscribe(
         "1",
-        "subscription { channelEvents { cursor kind phoneNumberId phoneNumber { verification } } }",
-        serde_json::json!({}),
+        "subscription($after: String) { channelEvents(after: $after) { cursor kind phoneNumberId \
+         phoneNumber { verification } } }",
+        serde_json::json!({ "after": head.to_string() }),
     )
     .await
     .unwrap();
@@ -385,7 +398,8 @@ async fn an_agent_whose_api_process_dies_goes_offline_after_the_grace() {
         role: entity::Role::Agent,
     };
     let agent = world.engine.create_user(&world.admin, agent).await.unwrap();
-    let token = world.engine.login("agent@example.com", "correct horse battery").await.unwrap().token;
+    let token =
+        world.engine.login("agent@example.com", "correct horse battery", &Default::default()).await.unwrap().token;
     let actor = world.engine.authenticate(token.expose()).await.unwrap();
     world.engine.set_my_status(&actor, entity::AgentStatus::Online, None).await.unwrap();
 
@@ -410,4 +424,99 @@ async fn an_agent_whose_api_process_dies_goes_offline_after_the_grace() {
         (status().await == Some(entity::AgentStatus::Offline)).then_some(())
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chatbot_post_cut_by_a_crash_reaches_the_bot_once_with_its_key() {
+    use tests::chatbot_sim::{ChatbotSim, Mode};
+    let sim = ProviderSim::start().await;
+    let world = World::new(&sim, 1).await;
+    let bot_sim = ChatbotSim::start().await;
+    bot_sim.set_mode(Mode::Silent);
+    // The bot answers slowly: the kill lands while the post is in flight.
+    bot_sim.set_delay(Duration::from_secs(3));
+    let e = &world.engine;
+    let bot = e.create_chatbot(&world.admin, "Greeter", None, Some(&bot_sim.url()), true).await.unwrap();
+    let creds = e.rotate_chatbot_credentials(&world.admin, bot.id).await.unwrap();
+    bot_sim.configure("http://127.0.0.1:9/graphql", creds.token.expose(), creds.signing_secret.expose());
+    let number = entity::phone_number::Entity::find_by_id(world.numbers[0]).one(&e.db).await.unwrap().unwrap();
+    let patch = worker::channels::ChannelPatch { chatbot_id: Some(Some(bot.id.to_string())), ..Default::default() };
+    let ch = e.update_channel(&world.admin, number.channel_id, patch).await.unwrap();
+    // A client writes (stored in-process: no worker runs here).
+    let url = e.webhook_url(&ch).unwrap();
+    let token = url.rsplit('/').next().unwrap().to_owned();
+    let body = serde_json::to_vec(&tests::provider_sim::message_event("wamid-1", &number.e164, "+4915100000001", "hi"))
+        .unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let sig = worker::provider::signature::sign("key-0000", now, &body);
+    e.receive_webhook(&token, Some(&now.to_string()), Some(&sig), &body).await.unwrap();
+
+    let mut a = world.start("worker-a", &[]);
+    // The kill lands while the bot holds the post (it answers after 3 s).
+    tests::eventually(Duration::from_secs(20), "worker-a's post to reach the bot", || async {
+        (bot_sim.arrivals() > 0).then_some(())
+    })
+    .await;
+    a.kill();
+    let _b = world.start("worker-b", &[]);
+    let posted = "SELECT COUNT(*) AS n FROM chatbot_posts WHERE status = 'POSTED'";
+    let started = Instant::now();
+    tests::eventually(Duration::from_secs(60), "the other process to complete the post", || async {
+        (world.scalar(posted).await > 0).then_some(())
+    })
+    .await;
+    let message_id: Uuid = entity::message::Entity::find().one(&e.db).await.unwrap().unwrap().id;
+    let posts = bot_sim.posts();
+    assert!(posts.iter().all(|p| p.idempotency_key == Some(message_id.to_string())), "{posts:?}");
+    assert_eq!(bot_sim.accepted().len(), 1, "the bot acted on the message once: {posts:?}");
+    let conv = entity::conversation::Entity::find().one(&e.db).await.unwrap().unwrap();
+    assert_eq!(conv.status, entity::ConversationStatus::Pending, "a crash is not a reason to hand off");
+    eprintln!(
+        "{:?}: the post cut by SIGKILL completed by the other process {:.1} s after the kill ({} request(s) reached \
+         the bot, one key)",
+        world.db.backend,
+        started.elapsed().as_secs_f64(),
+        posts.len()
+    );
+}
+
+#[tokio::test]
+async fn login_throttling_holds_across_two_api_processes() {
+    if !postgres_only("login_throttling_holds_across_two_api_processes") {
+        return;
+    }
+    let sim = ProviderSim::start().await;
+    let world = World::new(&sim, 0).await;
+    let api_a = Proc::start_as("api", "api-a", &world.db.url, &world.key, &[]);
+    let api_b = Proc::start_as("api", "api-b", &world.db.url, &world.key, &[]);
+    let addrs = [listening_addr(&api_a).await, listening_addr(&api_b).await];
+    assert_ne!(addrs[0], addrs[1]);
+    let http = reqwest::Client::new();
+    let login = |addr: std::net::SocketAddr, password: &'static str| {
+        let req = http
+            .post(format!("http://{addr}/graphql"))
+            .header("accept", "application/graphql-response+json")
+            .json(&serde_json::json!({
+                "query": "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
+                "variables": { "e": "admin@example.com", "p": password },
+            }));
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    for attempt in 1..=8 {
+        let addr = addrs[attempt % 2];
+        let body = login(addr, "not the password").await;
+        let code = body.pointer("/errors/0/extensions/code").and_then(Value::as_str);
+        if attempt <= 5 {
+            assert_eq!(code, Some("UNAUTHENTICATED"), "attempt {attempt} on {addr}: {body}");
+        } else {
+            assert_eq!(code, Some("TOO_MANY_ATTEMPTS"), "attempt {attempt} on {addr}: {body}");
+            let secs = body.pointer("/errors/0/extensions/retryAfter").and_then(Value::as_u64).unwrap_or(0);
+            assert!(secs > 0 && secs <= 900, "attempt {attempt}: retryAfter {secs}");
+        }
+    }
+    // Even the right password, on either process.
+    for addr in addrs {
+        let body = login(addr, "correct horse battery").await;
+        assert_eq!(body.pointer("/errors/0/extensions/code").and_then(Value::as_str), Some("TOO_MANY_ATTEMPTS"));
+    }
 }

@@ -1,18 +1,82 @@
 //! Accounts, users and bearer tokens. Tokens are random, shown once, stored only as SHA-256 hashes and
 //! revocable; passwords are Argon2id hashes. `Actor` is who is calling, and every service takes one.
+//!
+//! A sign-in token (SESSION) expires after `TokenSettings::idle` without use and `TokenSettings::max_age` after
+//! it was issued; its last use is recorded at most once a minute ([`LAST_USED_RESOLUTION`]), so a request costs
+//! no write. The bootstrap admin token is a MACHINE token: no idle expiry, revocable like any other.
 
 use crate::crypto::{Secret, hash_password, random_token, sha256_hex, verify_password};
 use crate::{Engine, Error, Result};
 use chrono::Utc;
-use entity::{Role, account, api_token, user};
+use entity::{Role, TokenKind, account, api_token, user};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 use uuid::Uuid;
 
 pub const MIN_PASSWORD_LEN: usize = 10;
 const TOKEN_PREFIX: &str = "nva_";
+pub const DEFAULT_IDLE_DAYS: u64 = 30;
+pub const DEFAULT_MAX_DAYS: u64 = 90;
+/// A token's `last_used_at` is written only when it is older than this.
+pub const LAST_USED_RESOLUTION: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+/// How long sign-in tokens live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenSettings {
+    /// A SESSION token unused this long no longer authenticates.
+    pub idle: std::time::Duration,
+    /// A SESSION token this old no longer authenticates, however much it is used.
+    pub max_age: std::time::Duration,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            idle: std::time::Duration::from_secs(DEFAULT_IDLE_DAYS * 86_400),
+            max_age: std::time::Duration::from_secs(DEFAULT_MAX_DAYS * 86_400),
+        }
+    }
+}
+
+impl TokenSettings {
+    fn idle(&self) -> chrono::TimeDelta {
+        chrono::TimeDelta::from_std(self.idle).unwrap_or(chrono::TimeDelta::MAX)
+    }
+    fn max_age(&self) -> chrono::TimeDelta {
+        chrono::TimeDelta::from_std(self.max_age).unwrap_or(chrono::TimeDelta::MAX)
+    }
+
+    /// When a token stops authenticating (None: a MACHINE token, which does not expire).
+    pub fn expires_at(&self, t: &api_token::Model) -> Option<chrono::DateTime<Utc>> {
+        self.expiry(t.kind, t.created_at, t.last_used_at)
+    }
+
+    fn expiry(
+        &self,
+        kind: TokenKind,
+        created_at: chrono::DateTime<Utc>,
+        last_used_at: Option<chrono::DateTime<Utc>>,
+    ) -> Option<chrono::DateTime<Utc>> {
+        if kind == TokenKind::Machine {
+            return None;
+        }
+        let idle_end = last_used_at.unwrap_or(created_at).checked_add_signed(self.idle());
+        let age_end = created_at.checked_add_signed(self.max_age());
+        match (idle_end, age_end) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// Where a request comes from: the client's address (the peer's, or the one a trusted proxy forwarded) and its
+/// user agent. Recorded on sessions; the address is what login throttling counts by.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    pub addr: Option<std::net::IpAddr>,
+    pub user_agent: Option<String>,
+}
 
 /// The authenticated caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +85,8 @@ pub struct Actor {
     pub account_id: Uuid,
     pub role: Role,
     pub token_id: Uuid,
+    /// An admin reset the password: until the user changes it, only `changeMyPassword`, `me` and `logout`.
+    pub must_change_password: bool,
 }
 
 impl Actor {
@@ -37,6 +103,20 @@ impl Actor {
     pub fn is_staff(&self) -> bool {
         matches!(self.role, Role::Admin | Role::Supervisor)
     }
+}
+
+/// A token and its user, as `authenticate` reads them in one query.
+#[derive(Debug, sea_orm::FromQueryResult)]
+struct TokenUser {
+    token_id: Uuid,
+    kind: TokenKind,
+    created_at: chrono::DateTime<Utc>,
+    last_used_at: Option<chrono::DateTime<Utc>>,
+    user_id: Uuid,
+    account_id: Uuid,
+    role: Role,
+    active: bool,
+    must_change_password: bool,
 }
 
 /// A newly issued token: the only moment its plain text exists.
@@ -83,16 +163,9 @@ fn validate_new_user(input: &NewUser) -> Result<(String, String)> {
     } else if name.chars().count() > 200 {
         errors.push(crate::FieldError::new("name", "TOO_LONG", "must be at most 200 characters"));
     }
-    let n = input.password.expose().chars().count();
-    if n < MIN_PASSWORD_LEN {
-        errors.push(crate::FieldError::new(
-            "password",
-            "TOO_SHORT",
-            format!("must be at least {MIN_PASSWORD_LEN} characters"),
-        ));
-    } else if n > 256 {
-        errors.push(crate::FieldError::new("password", "TOO_LONG", "must be at most 256 characters"));
-    }
+    // Length, then strength (the user's email and name count as easy guesses): the one rule of chosen passwords.
+    let known_email = if email.is_empty() { input.email.as_str() } else { email.as_str() };
+    errors.extend(crate::passwords::password_problem("password", input.password.expose(), known_email, &name));
     if errors.is_empty() { Ok((email, name)) } else { Err(Error::Invalid(errors)) }
 }
 
@@ -107,6 +180,7 @@ async fn insert_user<C: ConnectionTrait>(db: &C, account_id: Uuid, input: &NewUs
         role: Set(input.role),
         password_hash: Set(password_hash),
         active: Set(true),
+        must_change_password: Set(false),
         created_at: Set(Utc::now()),
     };
     model.insert(db).await.map_err(|e| {
@@ -118,14 +192,25 @@ async fn insert_user<C: ConnectionTrait>(db: &C, account_id: Uuid, input: &NewUs
     })
 }
 
-async fn issue_token<C: ConnectionTrait>(db: &C, user_id: Uuid, fixed: Option<&Secret>) -> Result<Secret> {
+/// Issues a token: the fixed one (a MACHINE token for automation), or a random SESSION token.
+async fn issue_token<C: ConnectionTrait>(
+    db: &C,
+    user_id: Uuid,
+    fixed: Option<&Secret>,
+    client: &ClientInfo,
+) -> Result<Secret> {
     let token = fixed.cloned().unwrap_or_else(|| random_token(TOKEN_PREFIX));
+    let now = Utc::now();
     api_token::ActiveModel {
         id: Set(Uuid::now_v7()),
         user_id: Set(user_id),
         token_hash: Set(sha256_hex(token.expose())),
-        created_at: Set(Utc::now()),
+        created_at: Set(now),
         revoked_at: Set(None),
+        kind: Set(if fixed.is_some() { TokenKind::Machine } else { TokenKind::Session }),
+        last_used_at: Set(Some(now)),
+        client_addr: Set(client.addr.map(|a| a.to_string())),
+        user_agent: Set(client.user_agent.as_deref().map(|u| u.chars().take(300).collect())),
     }
     .insert(db)
     .await?;
@@ -151,7 +236,7 @@ impl Engine {
                 .insert(&txn)
                 .await?;
         let user = insert_user(&txn, acc.id, &NewUser { role: Role::Admin, ..admin }).await?;
-        let token = issue_token(&txn, user.id, token).await?;
+        let token = issue_token(&txn, user.id, token, &ClientInfo::default()).await?;
         txn.commit().await?;
         Ok((acc, IssuedToken { token, user }))
     }
@@ -161,23 +246,55 @@ impl Engine {
     }
 
     /// Resolves a bearer token to its active user. Unknown, revoked and deactivated all answer the same.
+    /// One indexed read: the token by its hash, joined with its user.
     pub async fn authenticate(&self, token: &str) -> Result<Actor> {
+        use sea_orm::{FromQueryResult, Statement};
         let denied = Error::Unauthenticated("the token is invalid or revoked");
-        let Some(t) = api_token::Entity::find()
-            .filter(api_token::Column::TokenHash.eq(sha256_hex(token)))
-            .filter(api_token::Column::RevokedAt.is_null())
-            .one(&self.db)
-            .await?
-        else {
+        let sql = "SELECT t.id AS token_id, t.kind, t.created_at, t.last_used_at, u.id AS user_id, u.account_id, \
+                   u.role, u.active, u.must_change_password \
+                   FROM api_tokens t JOIN users u ON u.id = t.user_id \
+                   WHERE t.token_hash = $1 AND t.revoked_at IS NULL";
+        let stmt = Statement::from_sql_and_values(self.db.get_database_backend(), sql, [sha256_hex(token).into()]);
+        let Some(t) = TokenUser::find_by_statement(stmt).one(&self.db).await? else {
             return Err(denied);
         };
-        let Some(u) = user::Entity::find_by_id(t.user_id).one(&self.db).await? else {
-            return Err(denied);
-        };
-        if !u.active {
+        if !t.active {
             return Err(denied);
         }
-        Ok(Actor { user_id: u.id, account_id: u.account_id, role: u.role, token_id: t.id })
+        let now = Utc::now();
+        if self.tokens.expiry(t.kind, t.created_at, t.last_used_at).is_some_and(|end| end <= now) {
+            return Err(Error::Unauthenticated("the token has expired: sign in again"));
+        }
+        if t.last_used_at.is_none_or(|at| now - at >= LAST_USED_RESOLUTION) {
+            self.touch_tokens(&[t.token_id], now).await?;
+        }
+        Ok(Actor {
+            user_id: t.user_id,
+            account_id: t.account_id,
+            role: t.role,
+            token_id: t.token_id,
+            must_change_password: t.must_change_password,
+        })
+    }
+
+    /// Records that these tokens were used now, unless that was recorded within the last minute.
+    async fn touch_tokens(&self, ids: &[Uuid], now: chrono::DateTime<Utc>) -> Result<()> {
+        api_token::Entity::update_many()
+            .col_expr(api_token::Column::LastUsedAt, sea_orm::sea_query::Expr::value(Some(now)))
+            .filter(api_token::Column::Id.is_in(ids.iter().copied()))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(api_token::Column::LastUsedAt.is_null())
+                    .add(api_token::Column::LastUsedAt.lt(now - LAST_USED_RESOLUTION)),
+            )
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether a token row still authenticates on its own terms (not revoked, not expired).
+    fn token_alive(&self, t: &api_token::Model, now: chrono::DateTime<Utc>) -> bool {
+        t.revoked_at.is_none() && self.tokens.expires_at(t).is_none_or(|end| end > now)
     }
 
     /// Which of these tokens still authenticate (not revoked, user active): one query for all of them (the
@@ -186,9 +303,7 @@ impl Engine {
         if ids.is_empty() {
             return Ok(Default::default());
         }
-        let rows: Vec<Uuid> = api_token::Entity::find()
-            .select_only()
-            .column(api_token::Column::Id)
+        let rows: Vec<api_token::Model> = api_token::Entity::find()
             .filter(api_token::Column::Id.is_in(ids.iter().copied()))
             .filter(api_token::Column::RevokedAt.is_null())
             .filter(
@@ -200,41 +315,72 @@ impl Engine {
                         .to_owned(),
                 ),
             )
-            .into_tuple()
             .all(&self.db)
             .await?;
-        Ok(rows.into_iter().collect())
+        let now = Utc::now();
+        let live: Vec<Uuid> = rows.iter().filter(|t| self.token_alive(t, now)).map(|t| t.id).collect();
+        // An open live connection is use: its token does not go idle while the desktop is open.
+        self.touch_tokens(&live, now).await?;
+        Ok(live.into_iter().collect())
     }
 
-    /// Checks an email and password and issues a new token. Wrong email and wrong password answer the same.
-    pub async fn login(&self, email: &str, password: &str) -> Result<IssuedToken> {
+    /// Checks an email and password and issues a new session token. Wrong email and wrong password answer the
+    /// same. The attempt is counted (and refused when throttled) before any password hash is computed.
+    pub async fn login(&self, email: &str, password: &str, client: &ClientInfo) -> Result<IssuedToken> {
         let denied = Error::Unauthenticated("wrong email or password");
-        let Some(email) = normalise_email(email) else {
-            return Err(denied);
-        };
-        let found = user::Entity::find().filter(user::Column::Email.eq(email)).one(&self.db).await?;
+        let email = normalise_email(email).unwrap_or_else(|| email.trim().to_lowercase());
+        self.count_login_attempt(&email, client).await?;
+        let found = user::Entity::find().filter(user::Column::Email.eq(&email)).one(&self.db).await?;
         let Some(u) = found.filter(|u| u.active) else {
             // Same work as a real check, so timing does not tell which emails exist.
-            let _ = verify_password(password, dummy_hash());
+            self.check_password(password, dummy_hash());
             return Err(denied);
         };
-        if !verify_password(password, &u.password_hash) {
+        if !self.check_password(password, &u.password_hash) {
             return Err(denied);
         }
+        self.login_succeeded(&email, client).await?;
         let txn = self.begin_uow().await?;
-        let token = issue_token(&txn, u.id, None).await?;
+        let token = issue_token(&txn, u.id, None, client).await?;
         self.on_sign_in(&txn, &u).await?;
         txn.commit().await?;
         Ok(IssuedToken { token, user: u })
     }
 
+    /// Verifies a password against a hash, counted in `password_checks`.
+    pub(crate) fn check_password(&self, password: &str, hash: &str) -> bool {
+        self.password_checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        verify_password(password, hash)
+    }
+
     /// Revokes the token the caller used.
     /// Signing out of the last token puts an agent OFFLINE (their ringing offers go back to the queue).
     pub async fn logout(&self, actor: &Actor) -> Result<()> {
+        self.revoke_tokens(actor, api_token::Column::Id.eq(actor.token_id)).await
+    }
+
+    /// `revokeSession`: ends one of the caller's own tokens (its subscriptions are closed within seconds).
+    pub async fn revoke_session(&self, actor: &Actor, id: Uuid) -> Result<()> {
+        let mine = api_token::Entity::find_by_id(id)
+            .filter(api_token::Column::UserId.eq(actor.user_id))
+            .filter(api_token::Column::RevokedAt.is_null())
+            .one(&self.db)
+            .await?;
+        if mine.is_none() {
+            return Err(Error::NotFound("session"));
+        }
+        self.revoke_tokens(actor, api_token::Column::Id.eq(id)).await
+    }
+
+    /// Revokes the caller's tokens that `which` selects, in one unit of work with what signing out means for an
+    /// agent (the last token gone: OFFLINE, ringing offers back to the queue).
+    pub(crate) async fn revoke_tokens(&self, actor: &Actor, which: sea_orm::sea_query::SimpleExpr) -> Result<()> {
         let txn = self.begin_uow().await?;
         api_token::Entity::update_many()
             .col_expr(api_token::Column::RevokedAt, sea_orm::sea_query::Expr::value(Utc::now()))
-            .filter(api_token::Column::Id.eq(actor.token_id))
+            .filter(api_token::Column::UserId.eq(actor.user_id))
+            .filter(api_token::Column::RevokedAt.is_null())
+            .filter(which)
             .exec(&txn)
             .await?;
         let u = self.user_in_account(&txn, actor, actor.user_id).await?;
@@ -244,6 +390,18 @@ impl Engine {
             self.redistribute(actor.account_id).await;
         }
         Ok(())
+    }
+
+    /// `mySessions`: the caller's tokens that still authenticate, newest first.
+    pub async fn my_sessions(&self, actor: &Actor) -> Result<Vec<api_token::Model>> {
+        let rows = api_token::Entity::find()
+            .filter(api_token::Column::UserId.eq(actor.user_id))
+            .filter(api_token::Column::RevokedAt.is_null())
+            .order_by_desc(api_token::Column::CreatedAt)
+            .all(&self.db)
+            .await?;
+        let now = Utc::now();
+        Ok(rows.into_iter().filter(|t| self.token_alive(t, now)).collect())
     }
 
     pub async fn create_user(&self, actor: &Actor, input: NewUser) -> Result<user::Model> {

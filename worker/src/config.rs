@@ -40,6 +40,14 @@ pub struct Config {
     pub worker_poll: std::time::Duration,
     /// Live events: retention (`APP_LIVE_RETENTION_SECS`) and presence grace (`APP_PRESENCE_GRACE_SECS`).
     pub live: crate::live::LiveSettings,
+    /// Whether chatbot endpoints and provider API URLs may reach loopback, private and link-local addresses
+    /// (`APP_ALLOW_PRIVATE_URLS`): by default yes on SQLite (the local tour), no on PostgreSQL.
+    pub allow_private_urls: bool,
+    /// Sign-in token lifetimes (`APP_TOKEN_IDLE_DAYS`, `APP_TOKEN_MAX_DAYS`).
+    pub tokens: crate::auth::TokenSettings,
+    /// Login throttling: networks exempt from the per-address limit (`APP_LOGIN_TRUSTED_CIDRS`) and the proxies
+    /// whose `X-Forwarded-For` names the client (`APP_TRUSTED_PROXIES`), both comma-separated CIDRs or addresses.
+    pub login: crate::throttle::LoginSettings,
 }
 
 /// The file's keys: the environment variables' names without `APP_`, in lower case.
@@ -60,6 +68,11 @@ struct FileConfig {
     worker_poll_ms: Option<String>,
     live_retention_secs: Option<String>,
     presence_grace_secs: Option<String>,
+    allow_private_urls: Option<String>,
+    token_idle_days: Option<String>,
+    token_max_days: Option<String>,
+    login_trusted_cidrs: Option<String>,
+    trusted_proxies: Option<String>,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/app.db?mode=rwc";
@@ -87,7 +100,7 @@ impl Config {
         let get = |var: &str, from_file: &Option<String>| env(var).or_else(|| from_file.clone());
 
         let database_url = get("APP_DATABASE_URL", &file.database_url).unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
-        backend_of(&database_url).map_err(|e| anyhow!("APP_DATABASE_URL: {e}"))?;
+        let backend = backend_of(&database_url).map_err(|e| anyhow!("APP_DATABASE_URL: {e}"))?;
 
         let listen_raw = get("APP_LISTEN_ADDR", &file.listen_addr).unwrap_or_else(|| DEFAULT_LISTEN_ADDR.into());
         let listen_addr: SocketAddr = listen_raw
@@ -175,6 +188,46 @@ impl Config {
             )?,
         };
 
+        let allow_private_urls = match get("APP_ALLOW_PRIVATE_URLS", &file.allow_private_urls) {
+            None => backend == Backend::Sqlite,
+            Some(raw) => match raw.trim() {
+                "true" => true,
+                "false" => false,
+                _ => bail!("APP_ALLOW_PRIVATE_URLS: `{raw}` is not one of true, false"),
+            },
+        };
+
+        let days = |key: &str, file: &Option<String>, default: u64| match get(key, file) {
+            None => Ok(std::time::Duration::from_secs(default * 86_400)),
+            Some(raw) => match raw.trim().parse::<u64>() {
+                Ok(n @ 1..=3650) => Ok(std::time::Duration::from_secs(n * 86_400)),
+                _ => Err(anyhow!("{key}: `{raw}` is not a whole number of days from 1 to 3650")),
+            },
+        };
+        let tokens = crate::auth::TokenSettings {
+            idle: days("APP_TOKEN_IDLE_DAYS", &file.token_idle_days, crate::auth::DEFAULT_IDLE_DAYS)?,
+            max_age: days("APP_TOKEN_MAX_DAYS", &file.token_max_days, crate::auth::DEFAULT_MAX_DAYS)?,
+        };
+        if tokens.idle > tokens.max_age {
+            bail!("APP_TOKEN_IDLE_DAYS must not be longer than APP_TOKEN_MAX_DAYS");
+        }
+        let networks = |key: &str, file: &Option<String>| -> anyhow::Result<Vec<ipnet::IpNet>> {
+            let Some(raw) = get(key, file) else { return Ok(Vec::new()) };
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse::<ipnet::IpNet>()
+                        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                        .map_err(|_| anyhow!("{key}: `{s}` is not an address or a CIDR such as 10.0.0.0/8"))
+                })
+                .collect()
+        };
+        let login = crate::throttle::LoginSettings {
+            trusted_networks: networks("APP_LOGIN_TRUSTED_CIDRS", &file.login_trusted_cidrs)?,
+            trusted_proxies: networks("APP_TRUSTED_PROXIES", &file.trusted_proxies)?,
+        };
+
         Ok(Self {
             database_url,
             listen_addr,
@@ -189,6 +242,9 @@ impl Config {
             worker_heartbeat,
             worker_poll,
             live,
+            allow_private_urls,
+            tokens,
+            login,
         })
     }
 
@@ -299,6 +355,7 @@ mod tests {
             ("APP_REVERIFY_SCHEDULE", "every hour"),
             ("APP_WORKER_HEARTBEAT_SECS", "0"),
             ("APP_WORKER_POLL_MS", "10"),
+            ("APP_ALLOW_PRIVATE_URLS", "yes"),
         ] {
             let err = load(&[(k, v)]).unwrap_err().to_string();
             assert!(err.starts_with(k), "{k}: {err}");
@@ -312,6 +369,22 @@ mod tests {
         let crontab = load(&[("APP_REVERIFY_SCHEDULE", "*/5 * * * *")]).unwrap().reverify_schedule.unwrap();
         assert_eq!(crontab.to_string(), "0 */5 * * * *");
         assert!(load(&[("APP_REVERIFY_SCHEDULE", "off")]).unwrap().reverify_schedule.is_none());
+    }
+
+    #[test]
+    fn private_urls_allowed_by_default_on_sqlite_only() {
+        assert!(load(&[]).unwrap().allow_private_urls);
+        let pg = ("APP_DATABASE_URL", "postgres://localhost/x");
+        assert!(!load(&[pg]).unwrap().allow_private_urls);
+        assert!(load(&[pg, ("APP_ALLOW_PRIVATE_URLS", "true")]).unwrap().allow_private_urls);
+        assert!(!load(&[("APP_ALLOW_PRIVATE_URLS", "false")]).unwrap().allow_private_urls);
+
+        let dir = std::env::temp_dir().join(format!("cfgtest-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("app.toml");
+        std::fs::write(&file, "allow_private_urls = \"true\"\ndatabase_url = \"postgres://localhost/x\"\n").unwrap();
+        assert!(load(&[("APP_CONFIG_FILE", file.to_str().unwrap())]).unwrap().allow_private_urls);
+        std::fs::remove_dir_all(dir).ok();
     }
 
     #[test]

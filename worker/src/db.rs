@@ -1,5 +1,5 @@
 //! The database handle: one sea-orm pool on SQLite (embedded default) or PostgreSQL, migrated by the real
-//! `Migrator`, with a counter of executed statements exposed as a metric.
+//! `Migrator`, with a counter of an engine's executed statements (`count_into`) exposed as a metric.
 
 use crate::config::{Backend, Config};
 use anyhow::Context;
@@ -8,11 +8,24 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-static STATEMENTS: AtomicU64 = AtomicU64::new(0);
+/// Counts the statements of this handle (and of its clones made from now on) into `counter`: an engine's own
+/// count (the `/metrics` counter), undisturbed by other engines in the same process (the tests).
+pub fn count_into(db: &mut DatabaseConnection, counter: std::sync::Arc<AtomicU64>) {
+    db.set_metric_callback(move |_| {
+        counter.fetch_add(1, Ordering::Relaxed);
+    });
+}
 
-/// Statements executed by every pool of this process since it started.
-pub fn statements_executed() -> u64 {
-    STATEMENTS.load(Ordering::Relaxed)
+/// Starts a transaction that will write. On SQLite it takes the write lock at `BEGIN` (IMMEDIATE), so a
+/// transaction that reads before it writes waits for other writers (busy timeout) instead of failing when one
+/// commits in between; PostgreSQL ignores the mode.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
 }
 
 /// Connects to the configured database. For SQLite the file's folder is created, WAL journaling is switched on
@@ -40,12 +53,7 @@ pub async fn connect_url(url: &str, backend: Backend) -> anyhow::Result<Database
             opts.max_connections(20);
         }
     }
-    let mut db =
-        Database::connect(opts).await.with_context(|| format!("cannot connect to the database ({})", redact(url)))?;
-    db.set_metric_callback(|_| {
-        STATEMENTS.fetch_add(1, Ordering::Relaxed);
-    });
-    Ok(db)
+    Database::connect(opts).await.with_context(|| format!("cannot connect to the database ({})", redact(url)))
 }
 
 /// Applies pending migrations. On PostgreSQL, processes starting together take turns through an advisory lock

@@ -35,6 +35,9 @@ pub enum Error {
     /// `reason` says which race was lost, for clients that react to it (`OFFER_EXPIRED`, ...).
     #[error("{message}")]
     Conflict { field: Option<String>, message: String, reason: Option<&'static str> },
+    /// Too many sign-in attempts (login throttling): refused until the window passes, in `retry_after_secs`.
+    #[error("too many sign-in attempts: try again in {retry_after_secs} seconds")]
+    TooManyAttempts { retry_after_secs: u64 },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }

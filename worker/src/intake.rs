@@ -3,15 +3,26 @@
 //! parsed; an accepted delivery is written together with the job that processes it, in one transaction (one
 //! commit), so it is durable before the 2xx and can never be stored without its job. A redelivery (same provider
 //! id) finds its dedupe key taken and is acknowledged without storing anything.
+//!
+//! Group commit: concurrent deliveries share that transaction. One writer per process takes every delivery
+//! waiting when its previous commit finished, inserts them (one statement) and their processing jobs (one
+//! statement; one job per channel carries that channel's deliveries of the batch, processed together), commits
+//! once, then answers each: stored, or duplicate when its key was taken (by an earlier delivery or by
+//! one of the same batch). No delivery is answered before its commit; a failed commit refuses exactly the
+//! deliveries of that batch, which the provider redelivers.
 
 use crate::conversations::inbound::ProcessWebhook;
-use crate::jobs::{Due, Job, enqueue};
+use crate::jobs::wake::Wakeups;
+use crate::jobs::{Due, Job, enqueue_many};
 use crate::provider::signature::{self, SignatureError};
 use crate::provider::{WebhookEvent, parse_webhook};
 use crate::{Engine, Result};
 use chrono::Utc;
 use entity::{channel, phone_number, webhook_delivery};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 /// Why a delivery was refused. Nothing is stored for any of these.
@@ -95,20 +106,26 @@ impl Engine {
         signature_header: Option<&str>,
         body: &[u8],
     ) -> Result<Outcome> {
-        let Some(ch) = self.channel_by_webhook_token(token).await? else {
-            return Ok(Outcome::Refused(Refusal::UnknownChannel));
+        // The channel's numbers, found by the URL's token in one read; the channel itself is read only when it
+        // has none (or does not exist).
+        let numbers = self.numbers_by_webhook_token(token).await?;
+        let (channel_id, account_id) = match numbers.first() {
+            Some(n) => (n.channel_id, n.account_id),
+            None => match self.channel_by_webhook_token(token).await? {
+                Some(ch) => (ch.id, ch.account_id),
+                None => return Ok(Outcome::Refused(Refusal::UnknownChannel)),
+            },
         };
-        tracing::Span::current().record("channel_id", tracing::field::display(ch.id));
-        let numbers =
-            phone_number::Entity::find().filter(phone_number::Column::ChannelId.eq(ch.id)).all(&self.db).await?;
+        tracing::Span::current().record("channel_id", tracing::field::display(channel_id));
+        let live = |e164: &str| numbers.iter().any(|n| n.e164 == e164 && n.deleted_at.is_none());
         let now = Utc::now().timestamp();
         // The numbers whose key signed these exact bytes.
         let mut signers = Vec::new();
         let mut last_error = None;
-        for n in numbers {
+        for n in &numbers {
             let key = self.cipher.decrypt(&n.api_key_enc)?;
             match signature::verify(key.expose(), timestamp, signature_header, body, now) {
-                Ok(()) => signers.push(n),
+                Ok(()) => signers.push(n.clone()),
                 Err(SignatureError::BadSignature) => {}
                 Err(e) => last_error = Some(e),
             }
@@ -119,7 +136,7 @@ impl Engine {
             }
             // No key matched: say why in the provider's terms when the body names a number we do not have.
             if let Some(to) = claimed_number(body)
-                && !self.is_live_number_of(&ch, &to).await?
+                && !live(&to)
             {
                 return Ok(Outcome::Refused(Refusal::UnknownNumber(to)));
             }
@@ -165,55 +182,35 @@ impl Engine {
         };
         let delivery = NewDelivery {
             id: Uuid::now_v7(),
-            account_id: ch.account_id,
-            channel_id: ch.id,
+            account_id,
+            channel_id,
             phone_number_id: number.id,
             kind,
             dedupe_key: dedupe_key(&event),
             body: String::from_utf8_lossy(body).into_owned(),
         };
-        let accepted = self.store_delivery(&delivery).await?;
+        let accepted = self.store_delivery(delivery).await?;
         tracing::info!(?accepted, kind, "webhook accepted");
         Ok(Outcome::Accepted(accepted))
     }
 
-    async fn is_live_number_of(&self, ch: &channel::Model, e164: &str) -> Result<bool> {
+    /// Every number (deleted ones too) of the live channel whose webhook token this is.
+    async fn numbers_by_webhook_token(&self, token: &str) -> Result<Vec<phone_number::Model>> {
+        let channel = sea_orm::sea_query::Query::select()
+            .column(channel::Column::Id)
+            .from(channel::Entity)
+            .and_where(channel::Column::WebhookTokenHash.eq(crate::crypto::sha256_hex(token)))
+            .and_where(channel::Column::DeletedAt.is_null())
+            .to_owned();
         Ok(phone_number::Entity::find()
-            .filter(phone_number::Column::ChannelId.eq(ch.id))
-            .filter(phone_number::Column::E164.eq(e164))
-            .filter(phone_number::Column::DeletedAt.is_null())
-            .one(&self.db)
-            .await?
-            .is_some())
+            .filter(phone_number::Column::ChannelId.in_subquery(channel))
+            .all(&self.db)
+            .await?)
     }
 
-    /// Inserts the delivery and its processing job in one transaction; a taken dedupe key stores nothing.
-    async fn store_delivery(&self, d: &NewDelivery) -> Result<Accepted> {
-        let txn = self.begin_write().await?;
-        let inserted = webhook_delivery::Entity::insert(webhook_delivery::ActiveModel {
-            id: Set(d.id),
-            account_id: Set(d.account_id),
-            channel_id: Set(d.channel_id),
-            phone_number_id: Set(d.phone_number_id),
-            kind: Set(d.kind.to_owned()),
-            dedupe_key: Set(d.dedupe_key.clone()),
-            body: Set(d.body.clone()),
-            received_at: Set(Utc::now()),
-            processed_at: Set(None),
-            error: Set(None),
-        })
-        .on_conflict_do_nothing_on([webhook_delivery::Column::DedupeKey])
-        .exec_without_returning(&txn)
-        .await?;
-        let stored = matches!(inserted, sea_orm::TryInsertResult::Inserted(1));
-        if stored {
-            enqueue(&txn, &ProcessWebhook { delivery_id: d.id, attempt: 0 }, Due::Now).await?;
-        }
-        txn.commit().await?;
-        if stored {
-            self.wakeups.wake(ProcessWebhook::SPEC.queue);
-        }
-        Ok(if stored { Accepted::Stored(d.id) } else { Accepted::Duplicate })
+    /// Stores the delivery with its processing job, in the next group commit; a taken dedupe key stores nothing.
+    async fn store_delivery(&self, d: NewDelivery) -> Result<Accepted> {
+        self.intake.store(d).await
     }
 }
 
@@ -225,4 +222,147 @@ struct NewDelivery {
     kind: &'static str,
     dedupe_key: String,
     body: String,
+}
+
+/// The most deliveries one commit takes (bounded by the statements' parameter limits, 10 per delivery).
+const MAX_BATCH: usize = 256;
+
+/// A delivery waiting for the writer, and where its answer goes.
+struct Waiting {
+    delivery: NewDelivery,
+    answer: oneshot::Sender<std::result::Result<Accepted, String>>,
+}
+
+/// The group-commit writer of webhook deliveries: one task per engine, started on first use (again if it
+/// ended with the runtime it ran on), ending when the engine is dropped.
+pub struct GroupCommit {
+    db: DatabaseConnection,
+    wakeups: Arc<Wakeups>,
+    queue: Mutex<Option<mpsc::UnboundedSender<Waiting>>>,
+    counts: Arc<Counts>,
+}
+
+/// What the writer did: for `/metrics`, the load generator and the tests.
+#[derive(Default)]
+struct Counts {
+    /// Deliveries handed to the writer.
+    queued: AtomicU64,
+    /// Deliveries answered (stored, duplicate or refused).
+    answered: AtomicU64,
+    /// Transactions the writer committed or rolled back.
+    batches: AtomicU64,
+}
+
+impl GroupCommit {
+    pub fn new(db: DatabaseConnection, wakeups: Arc<Wakeups>) -> Self {
+        Self { db, wakeups, queue: Mutex::new(None), counts: Arc::default() }
+    }
+
+    /// Deliveries handed to the writer and not answered yet.
+    pub fn waiting(&self) -> u64 {
+        let answered = self.counts.answered.load(Ordering::SeqCst);
+        self.counts.queued.load(Ordering::SeqCst).saturating_sub(answered)
+    }
+
+    /// Transactions the writer has finished (committed or failed): one per batch of deliveries.
+    pub fn batches(&self) -> u64 {
+        self.counts.batches.load(Ordering::SeqCst)
+    }
+
+    /// The writer's queue, starting the writer when none is running.
+    fn queue(&self) -> Option<mpsc::UnboundedSender<Waiting>> {
+        let mut queue = self.queue.lock().ok()?;
+        if let Some(q) = queue.as_ref().filter(|q| !q.is_closed()) {
+            return Some(q.clone());
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(write_batches(self.db.clone(), Arc::clone(&self.wakeups), Arc::clone(&self.counts), rx));
+        *queue = Some(tx.clone());
+        Some(tx)
+    }
+
+    async fn store(&self, delivery: NewDelivery) -> Result<Accepted> {
+        let (answer, answered) = oneshot::channel();
+        let lost = || crate::Error::Internal(anyhow::anyhow!("the webhook writer has stopped"));
+        let queue = self.queue().ok_or_else(lost)?;
+        self.counts.queued.fetch_add(1, Ordering::SeqCst);
+        if queue.send(Waiting { delivery, answer }).is_err() {
+            self.counts.queued.fetch_sub(1, Ordering::SeqCst);
+            return Err(lost());
+        }
+        match answered.await {
+            Ok(Ok(accepted)) => Ok(accepted),
+            Ok(Err(cause)) => Err(crate::Error::Internal(anyhow::anyhow!("storing the delivery failed: {cause}"))),
+            Err(_) => Err(lost()),
+        }
+    }
+}
+
+/// The writer: each round takes what is waiting (at least one), stores it in one transaction, then answers.
+async fn write_batches(
+    db: DatabaseConnection,
+    wakeups: Arc<Wakeups>,
+    counts: Arc<Counts>,
+    mut queue: mpsc::UnboundedReceiver<Waiting>,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let deliveries: Vec<&NewDelivery> = batch.iter().map(|w| &w.delivery).collect();
+        let result = commit_batch(&db, &deliveries).await;
+        counts.batches.fetch_add(1, Ordering::SeqCst);
+        counts.answered.fetch_add(batch.len() as u64, Ordering::SeqCst);
+        match result {
+            Ok(stored) => {
+                if !stored.is_empty() {
+                    wakeups.wake(ProcessWebhook::SPEC.queue);
+                }
+                for w in batch.drain(..) {
+                    let id = w.delivery.id;
+                    let accepted = if stored.contains(&id) { Accepted::Stored(id) } else { Accepted::Duplicate };
+                    let _ = w.answer.send(Ok(accepted));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, deliveries = batch.len(), "storing webhook deliveries failed; refused them");
+                let cause = e.to_string();
+                for w in batch.drain(..) {
+                    let _ = w.answer.send(Err(cause.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// One transaction: the deliveries whose dedupe key is free (the first of a batch wins a key it holds twice),
+/// and the processing jobs of the stored ones (one per channel, see [`ProcessWebhook::for_stored`]). Returns the ids
+/// stored.
+async fn commit_batch(db: &DatabaseConnection, batch: &[&NewDelivery]) -> Result<std::collections::HashSet<Uuid>> {
+    let received_at = Utc::now();
+    let rows = batch.iter().map(|d| webhook_delivery::ActiveModel {
+        id: Set(d.id),
+        account_id: Set(d.account_id),
+        channel_id: Set(d.channel_id),
+        phone_number_id: Set(d.phone_number_id),
+        kind: Set(d.kind.to_owned()),
+        dedupe_key: Set(d.dedupe_key.clone()),
+        body: Set(d.body.clone()),
+        received_at: Set(received_at),
+        processed_at: Set(None),
+        error: Set(None),
+    });
+    let txn = crate::db::begin_write(db).await?;
+    let stored = match webhook_delivery::Entity::insert_many(rows)
+        .on_conflict_do_nothing_on([webhook_delivery::Column::DedupeKey])
+        .exec_with_returning_keys(&txn)
+        .await?
+    {
+        sea_orm::TryInsertResult::Inserted(ids) => ids,
+        sea_orm::TryInsertResult::Conflicted | sea_orm::TryInsertResult::Empty => Vec::new(),
+    };
+    let stored: std::collections::HashSet<Uuid> = stored.into_iter().collect();
+    let jobs =
+        ProcessWebhook::for_stored(batch.iter().filter(|d| stored.contains(&d.id)).map(|d| (d.id, d.channel_id)));
+    enqueue_many(&txn, &jobs, Due::Now).await?;
+    txn.commit().await?;
+    Ok(stored)
 }

@@ -5,7 +5,7 @@
 use super::conversations::Conversation;
 use super::enums::{AgentStatus, AgentSubstatus};
 use super::error::ApiResult;
-use super::{actor, engine, uuid};
+use super::{Acting, acting, actor, engine, uuid};
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 use entity::{BusyKind, busy_reason};
@@ -157,9 +157,14 @@ impl AcdMutation {
     }
 
     /// Resolves a conversation: AFTER_CALL_WORK when its channel has wrap-up codes (with a `wrapUpDeadline` when
-    /// the channel has a wrap-up timeout), otherwise RESOLVED at once.
+    /// the channel has a wrap-up timeout), otherwise RESOLVED at once. With a chatbot's token: resolves a PENDING
+    /// conversation it serves at once, without a code (resolution CHATBOT).
     async fn resolve_conversation(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Conversation> {
-        let c = engine(ctx)?.resolve_conversation(actor(ctx)?, uuid(&id, "conversation")?).await?;
+        let (e, id) = (engine(ctx)?, uuid(&id, "conversation")?);
+        let c = match acting(ctx)? {
+            Acting::User(a) => e.resolve_conversation(a, id).await?,
+            Acting::Bot(b) => e.bot_resolve(b, id).await?,
+        };
         conversation(ctx, c).await
     }
 
@@ -200,9 +205,14 @@ impl AcdMutation {
         conversation(ctx, c).await
     }
 
-    /// Hands a PENDING conversation (served by a chatbot) to its channel's queue (supervisors and admins).
+    /// Hands a PENDING conversation (served by a chatbot) to its channel's queue, queued from now (supervisors
+    /// and admins, or the chatbot serving it with its token); `handOffReason` records who (STAFF or CHATBOT).
     async fn hand_off_conversation(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Conversation> {
-        let c = engine(ctx)?.hand_off_conversation(actor(ctx)?, uuid(&id, "conversation")?).await?;
+        let (e, id) = (engine(ctx)?, uuid(&id, "conversation")?);
+        let c = match acting(ctx)? {
+            Acting::User(a) => e.hand_off_conversation(a, id).await?,
+            Acting::Bot(b) => e.bot_hand_off(b, id).await?,
+        };
         conversation(ctx, c).await
     }
 }

@@ -1,10 +1,12 @@
 //! Conversations and messages: reading them (under the engine's visibility rule), replying and writing first.
 
 use super::connection::PageInfo;
-use super::enums::{ConversationStatus, ConversationSubstatus, DeliveryStatus, MessageDirection, Resolution};
+use super::enums::{
+    ConversationStatus, ConversationSubstatus, DeliveryStatus, HandOffReason, MessageDirection, Resolution,
+};
 use super::error::{ApiError, ApiResult};
-use super::types::{Channel, PhoneNumber, User, WrapUpCode};
-use super::{actor, engine, loaders, uuid};
+use super::types::{Channel, Chatbot, PhoneNumber, User, WrapUpCode};
+use super::{Acting, acting, actor, engine, loaders, uuid};
 use async_graphql::{Context, ID, Object};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -67,9 +69,14 @@ impl Message {
     async fn delivery_error(&self) -> Option<&str> {
         self.0.delivery_error.as_deref()
     }
-    /// The user who wrote an outbound message.
+    /// The user who wrote an outbound message (null when its chatbot did).
     async fn sender(&self) -> Option<User> {
         self.1.clone().map(User)
+    }
+    /// The chatbot that wrote an outbound message.
+    async fn chatbot(&self, ctx: &Context<'_>) -> ApiResult<Option<Chatbot>> {
+        let Some(id) = self.0.chatbot_id else { return Ok(None) };
+        Ok(loaders(ctx)?.chatbots.load_one(id).await?.map(Chatbot))
     }
     /// The provider's id for the message (inbound: from the webhook; outbound: once SENT).
     async fn provider_message_id(&self) -> Option<&str> {
@@ -147,6 +154,18 @@ impl Conversation {
     async fn resolution(&self) -> Option<Resolution> {
         self.0.conversation.resolution.map(Into::into)
     }
+    /// While PENDING, after a client's message: when the conversation is handed off unless the chatbot answers
+    /// or hands off first.
+    async fn chatbot_deadline(&self) -> Option<DateTime<Utc>> {
+        self.0.conversation.bot_deadline
+    }
+    /// Why a conversation a chatbot served went to the queue.
+    async fn hand_off_reason(&self) -> Option<HandOffReason> {
+        self.0.conversation.hand_off_reason.map(Into::into)
+    }
+    async fn handed_off_at(&self) -> Option<DateTime<Utc>> {
+        self.0.conversation.handed_off_at
+    }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.conversation.created_at
     }
@@ -160,7 +179,9 @@ impl Conversation {
     #[graphql(complexity = "last.clamp(0, 500) as usize * child_complexity")]
     async fn messages(&self, ctx: &Context<'_>, #[graphql(default = 50)] last: i32) -> ApiResult<Vec<Message>> {
         let last = count("last", last, MAX_MESSAGES)?;
-        let rows = engine(ctx)?.messages_of(&self.0.conversation, last).await?;
+        let c = &self.0.conversation;
+        let key = loaders::MessagesKey { account: c.account_id, conversation: c.id, last };
+        let rows = loaders(ctx)?.messages.load_one(key).await?.unwrap_or_default();
         Ok(rows.into_iter().map(|(m, u)| Message(m, u)).collect())
     }
 }
@@ -282,13 +303,20 @@ impl ConversationMutation {
     /// Replies in a conversation: the assigned agent, or an admin or supervisor of the account. The text
     /// (trimmed, 1 to 4096 characters) is stored as a QUEUED message and handed to the provider in the
     /// background; follow `deliveryStatus` (SENT, DELIVERED, READ, or FAILED with `deliveryError`). Refused with
-    /// CONFLICT when the conversation is resolved or its number is disabled or deleted.
+    /// CONFLICT when the conversation is resolved or its number is disabled or deleted. With a chatbot's token:
+    /// writes as the chatbot (`sender` null, `chatbot` set) in a PENDING conversation it serves, which stops its
+    /// `chatbotDeadline` until the client writes again.
     async fn send_message(&self, ctx: &Context<'_>, conversation_id: ID, text: String) -> ApiResult<Message> {
-        let a = actor(ctx)?;
         let e = engine(ctx)?;
-        let m = e.send_message(a, uuid(&conversation_id, "conversation")?, &text).await?;
-        let sender = e.user_in_account(&e.db, a, a.user_id).await?;
-        Ok(Message(m, Some(sender)))
+        let id = uuid(&conversation_id, "conversation")?;
+        match acting(ctx)? {
+            Acting::User(a) => {
+                let m = e.send_message(a, id, &text).await?;
+                let sender = e.user_in_account(&e.db, a, a.user_id).await?;
+                Ok(Message(m, Some(sender)))
+            }
+            Acting::Bot(b) => Ok(Message(e.bot_send_message(b, id, &text).await?, None)),
+        }
     }
 
     /// Writes first to a client: starts a conversation through one of the channel's numbers, assigned to the

@@ -166,6 +166,36 @@ mirror!(
         ChannelDeleted,
         /// Its agent was deactivated during after-call work.
         AgentDeactivated,
+        /// Its chatbot resolved it (no agent, no code).
+        Chatbot,
+    }
+);
+
+mirror!(
+    /// What a bearer token is for.
+    TokenKind = entity::TokenKind {
+        /// A sign-in: expires after a time without use and after a maximum age.
+        Session,
+        /// Automation (the bootstrap admin token): no idle expiry.
+        Machine,
+    }
+);
+
+mirror!(
+    /// Why a conversation a chatbot served went to its channel's queue.
+    HandOffReason = entity::HandOffReason {
+        /// The chatbot handed it off.
+        Chatbot,
+        /// A supervisor or admin handed it off.
+        Staff,
+        /// Posting the client's message to the chatbot failed for good.
+        ChatbotUnreachable,
+        /// The chatbot neither answered nor handed off within the channel's `chatbotTimeout`.
+        ChatbotTimeout,
+        /// The chatbot was disabled or lost its endpoint.
+        ChatbotDisabled,
+        /// The channel's chatbot was changed or removed.
+        ChatbotRemoved,
     }
 );
 

@@ -79,6 +79,11 @@ impl From<ApiError> for async_graphql::Error {
                 }
                 e.0.to_string()
             }
+            Error::TooManyAttempts { retry_after_secs } => {
+                ext.set("code", "TOO_MANY_ATTEMPTS");
+                ext.set("retryAfter", *retry_after_secs);
+                e.0.to_string()
+            }
             Error::Internal(cause) => {
                 tracing::error!(error = ?cause, "internal error");
                 ext.set("code", "INTERNAL_SERVER_ERROR");

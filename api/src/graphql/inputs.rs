@@ -30,6 +30,10 @@ pub struct ChannelInput {
     pub alerting_timeout: Option<i32>,
     /// Seconds (at least 1) to pick a wrap-up code after resolving; omit for no limit.
     pub wrap_up_timeout: Option<i32>,
+    /// Seconds (5 to 86400, default 60) the chatbot has to answer or hand off after a client's message; the
+    /// conversation is handed off when it has done neither.
+    #[graphql(default = 60)]
+    pub chatbot_timeout: i32,
     /// Wrap-up code names, in display order, unique within the channel.
     #[graphql(default)]
     pub wrap_up_codes: Vec<String>,
@@ -53,6 +57,7 @@ impl From<ChannelInput> for ChannelForm {
                 auto_answer: i.auto_answer,
                 alerting_timeout: i.alerting_timeout,
                 wrap_up_timeout: i.wrap_up_timeout,
+                chatbot_timeout: i.chatbot_timeout,
             },
             wrap_up_codes: i.wrap_up_codes,
             agent_ids: i.agent_ids.into_iter().map(|id| id.0).collect(),
@@ -76,6 +81,7 @@ pub struct ChannelUpdateInput {
     pub auto_answer: Option<bool>,
     pub alerting_timeout: MaybeUndefined<i32>,
     pub wrap_up_timeout: MaybeUndefined<i32>,
+    pub chatbot_timeout: Option<i32>,
 }
 
 fn tri<T, U>(v: MaybeUndefined<T>, f: impl FnOnce(T) -> U) -> Option<Option<U>> {
@@ -100,6 +106,7 @@ impl From<ChannelUpdateInput> for ChannelPatch {
             auto_answer: i.auto_answer,
             alerting_timeout: tri(i.alerting_timeout, |v| v),
             wrap_up_timeout: tri(i.wrap_up_timeout, |v| v),
+            chatbot_timeout: i.chatbot_timeout,
         }
     }
 }
@@ -128,6 +135,11 @@ pub struct ChatbotInput {
     pub name: String,
     /// At most 1000 characters.
     pub description: Option<String>,
+    /// Where the product posts signed events (absolute http or https). Without one the chatbot serves nobody.
+    pub endpoint_url: Option<String>,
+    /// A disabled chatbot serves nobody: its channels' new conversations go straight to the queue.
+    #[graphql(default = true)]
+    pub enabled: bool,
 }
 
 /// Omitted fields stay as they are; `description: null` clears it.
@@ -135,4 +147,19 @@ pub struct ChatbotInput {
 pub struct ChatbotUpdateInput {
     pub name: Option<String>,
     pub description: MaybeUndefined<String>,
+    /// `null` removes it (the chatbot then stops serving: its conversations are handed off).
+    pub endpoint_url: MaybeUndefined<String>,
+    /// Disabling hands off at once every conversation the chatbot was serving.
+    pub enabled: Option<bool>,
+}
+
+impl From<ChatbotUpdateInput> for worker::chatbots::ChatbotPatch {
+    fn from(i: ChatbotUpdateInput) -> Self {
+        Self {
+            name: i.name,
+            description: tri(i.description, |d| d),
+            endpoint_url: tri(i.endpoint_url, |u| u),
+            enabled: i.enabled,
+        }
+    }
 }

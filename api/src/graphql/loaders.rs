@@ -6,7 +6,7 @@
 use super::error::{ApiError, ApiResult};
 use async_graphql::Lookahead;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
-use entity::{channel, chatbot, phone_number, user, wrap_up_code};
+use entity::{channel, chatbot, message, phone_number, user, wrap_up_code};
 use std::collections::HashMap;
 use uuid::Uuid;
 use worker::Engine;
@@ -44,6 +44,38 @@ loader!(AgentStateOf, worker::acd::status::AgentView, agent_views);
 loader!(QueuePositionOf, u64, queue_positions);
 loader!(WrapUpCodeById, wrap_up_code::Model, wrap_up_codes_by_id);
 
+/// The last `last` messages of a conversation of `account`, oldest first, with their senders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MessagesKey {
+    pub account: Uuid,
+    pub conversation: Uuid,
+    pub last: u64,
+}
+
+pub struct MessagesOf(pub Engine);
+
+impl Loader<MessagesKey> for MessagesOf {
+    type Value = Vec<(message::Model, Option<user::Model>)>;
+    type Error = ApiError;
+
+    /// One query (and one for the senders) per distinct account and `last`: normally one for the whole batch.
+    async fn load(&self, keys: &[MessagesKey]) -> Result<HashMap<MessagesKey, Self::Value>, Self::Error> {
+        let mut groups: HashMap<(Uuid, u64), Vec<Uuid>> = HashMap::new();
+        for k in keys {
+            groups.entry((k.account, k.last)).or_default().push(k.conversation);
+        }
+        let mut out = HashMap::new();
+        for ((account, last), conversations) in groups {
+            let mut found = self.0.messages_of_many(account, &conversations, last).await?;
+            for conversation in conversations {
+                let rows = found.remove(&conversation).unwrap_or_default();
+                out.insert(MessagesKey { account, conversation, last }, rows);
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// The loaders of one request.
 pub struct Loaders {
     pub chatbots: DataLoader<ChatbotById, HashMapCache>,
@@ -53,6 +85,7 @@ pub struct Loaders {
     pub agent_states: DataLoader<AgentStateOf, HashMapCache>,
     pub queue_positions: DataLoader<QueuePositionOf, HashMapCache>,
     pub wrap_up_codes: DataLoader<WrapUpCodeById, HashMapCache>,
+    pub messages: DataLoader<MessagesOf, HashMapCache>,
 }
 
 impl Loaders {
@@ -73,6 +106,7 @@ impl Loaders {
                 tokio::spawn,
                 HashMapCache::default(),
             ),
+            messages: DataLoader::with_cache(MessagesOf(engine.clone()), tokio::spawn, HashMapCache::default()),
         }
     }
 
@@ -85,6 +119,7 @@ impl Loaders {
         self.agent_states.clear::<Uuid>();
         self.queue_positions.clear::<Uuid>();
         self.wrap_up_codes.clear::<Uuid>();
+        self.messages.clear::<MessagesKey>();
     }
 
     /// Loads, in one batch each, the related objects that `node` (the selection on each channel) asks for.

@@ -2,7 +2,10 @@ use super::error::ApiResult;
 use super::inputs::{
     ChannelInput, ChannelUpdateInput, ChatbotInput, ChatbotUpdateInput, CreateUserInput, PhoneNumberInput,
 };
-use super::types::{Channel, ChannelPreview, ChannelReview, Chatbot, LoginPayload, PhoneNumber, User, WrapUpCode};
+use super::types::{
+    Channel, ChannelPreview, ChannelReview, Chatbot, ChatbotCredentials, ChatbotTest, LoginPayload, PasswordReset,
+    PhoneNumber, User, WrapUpCode,
+};
 use super::{actor, engine, uuid};
 use async_graphql::{Context, ID, Object};
 use worker::auth::NewUser;
@@ -14,9 +17,12 @@ pub struct CoreMutation;
 
 #[Object]
 impl CoreMutation {
-    /// Exchanges an email and password for a new bearer token.
+    /// Exchanges an email and password for a new bearer token (a session: it expires after 30 days without use
+    /// and 90 days at most). Throttled: after too many failed attempts, TOO_MANY_ATTEMPTS with
+    /// `extensions.retryAfter` (seconds).
     async fn login(&self, ctx: &Context<'_>, email: String, password: String) -> ApiResult<LoginPayload> {
-        let issued = engine(ctx)?.login(&email, &password).await?;
+        let client = ctx.data_opt::<worker::auth::ClientInfo>().cloned().unwrap_or_default();
+        let issued = engine(ctx)?.login(&email, &password, &client).await?;
         Ok(LoginPayload { token: issued.token.expose().to_owned(), user: User(issued.user) })
     }
 
@@ -26,7 +32,37 @@ impl CoreMutation {
         Ok(true)
     }
 
-    /// Creates a user in the caller's account (admins).
+    /// Ends one of the caller's sessions (`mySessions`); its live subscriptions are closed within seconds.
+    async fn revoke_session(&self, ctx: &Context<'_>, id: ID) -> ApiResult<bool> {
+        engine(ctx)?.revoke_session(actor(ctx)?, uuid(&id, "session")?).await?;
+        Ok(true)
+    }
+
+    /// Changes the caller's password. `currentPassword` must be right (else BAD_USER_INPUT, WRONG_PASSWORD); the
+    /// new one must be 10 to 256 characters and hard to guess, the caller's email and name counting as easy
+    /// guesses (else WEAK_PASSWORD, with the reason). Every other session of the caller is revoked; this one
+    /// keeps working. Also ends a pending `mustChangePassword`.
+    async fn change_my_password(
+        &self,
+        ctx: &Context<'_>,
+        current_password: String,
+        new_password: String,
+    ) -> ApiResult<bool> {
+        let (current, new) = (Secret::new(current_password), Secret::new(new_password));
+        engine(ctx)?.change_my_password(actor(ctx)?, &current, &new).await?;
+        Ok(true)
+    }
+
+    /// Gives a user of the account a random temporary password, returned only in this answer (admins; not
+    /// yourself: use `changeMyPassword`). All the user's sessions are revoked (an agent goes OFFLINE), and they
+    /// must change the password at the next sign-in (`mustChangePassword`).
+    async fn reset_user_password(&self, ctx: &Context<'_>, user_id: ID) -> ApiResult<PasswordReset> {
+        let r = engine(ctx)?.reset_user_password(actor(ctx)?, uuid(&user_id, "user")?).await?;
+        Ok(PasswordReset { temporary_password: r.temporary_password.expose().to_owned(), user: User(r.user) })
+    }
+
+    /// Creates a user in the caller's account (admins). The password follows the rule of `changeMyPassword`
+    /// (TOO_SHORT, TOO_LONG, WEAK_PASSWORD with the reason).
     async fn create_user(&self, ctx: &Context<'_>, input: CreateUserInput) -> ApiResult<User> {
         let new = NewUser {
             email: input.email,
@@ -42,20 +78,47 @@ impl CoreMutation {
         Ok(User(engine(ctx)?.deactivate_user(actor(ctx)?, uuid(&id, "user")?).await?))
     }
 
+    /// Creates a chatbot (admins). It serves nobody until it has credentials (`rotateChatbotCredentials`).
     async fn create_chatbot(&self, ctx: &Context<'_>, input: ChatbotInput) -> ApiResult<Chatbot> {
-        let bot = engine(ctx)?.create_chatbot(actor(ctx)?, &input.name, input.description.as_deref()).await?;
+        let bot = engine(ctx)?
+            .create_chatbot(
+                actor(ctx)?,
+                &input.name,
+                input.description.as_deref(),
+                input.endpoint_url.as_deref(),
+                input.enabled,
+            )
+            .await?;
         Ok(Chatbot(bot))
     }
 
+    /// Changes a chatbot (admins). A chatbot that stops serving (disabled, endpoint removed) hands off at once
+    /// every conversation it was serving.
     async fn update_chatbot(&self, ctx: &Context<'_>, id: ID, input: ChatbotUpdateInput) -> ApiResult<Chatbot> {
-        let description = match &input.description {
-            async_graphql::MaybeUndefined::Undefined => None,
-            async_graphql::MaybeUndefined::Null => Some(None),
-            async_graphql::MaybeUndefined::Value(v) => Some(Some(v.as_str())),
-        };
-        let bot =
-            engine(ctx)?.update_chatbot(actor(ctx)?, uuid(&id, "chatbot")?, input.name.as_deref(), description).await?;
+        let bot = engine(ctx)?.update_chatbot(actor(ctx)?, uuid(&id, "chatbot")?, input.into()).await?;
         Ok(Chatbot(bot))
+    }
+
+    /// Makes a new bot token and signing secret for a chatbot (admins), replacing both at once: the old token
+    /// stops working and posts are signed with the new secret. This answer is the only time they are shown.
+    async fn rotate_chatbot_credentials(&self, ctx: &Context<'_>, id: ID) -> ApiResult<ChatbotCredentials> {
+        let c = engine(ctx)?.rotate_chatbot_credentials(actor(ctx)?, uuid(&id, "chatbot")?).await?;
+        Ok(ChatbotCredentials {
+            token: c.token.expose().to_owned(),
+            signing_secret: c.signing_secret.expose().to_owned(),
+            chatbot: Chatbot(c.chatbot),
+        })
+    }
+
+    /// Posts a signed ping (`{"type":"ping"}`) to a chatbot's endpoint (admins) and reports its answer.
+    async fn test_chatbot(&self, ctx: &Context<'_>, id: ID) -> ApiResult<ChatbotTest> {
+        let t = engine(ctx)?.test_chatbot(actor(ctx)?, uuid(&id, "chatbot")?).await?;
+        Ok(ChatbotTest {
+            ok: t.ok,
+            status_code: t.status_code.map(i32::from),
+            latency_ms: i32::try_from(t.latency_ms).unwrap_or(i32::MAX),
+            error: t.error,
+        })
     }
 
     /// Deletes a chatbot; refused with CONFLICT while a channel uses it.

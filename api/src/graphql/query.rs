@@ -1,6 +1,6 @@
 use super::connection::{ChannelConnection, decode_cursor, page_size};
 use super::error::ApiResult;
-use super::types::{Channel, Chatbot, PhoneNumber, User};
+use super::types::{Channel, Chatbot, PhoneNumber, Session, User};
 use super::{actor, engine, uuid};
 use async_graphql::{Context, ID, Object};
 
@@ -13,6 +13,17 @@ impl CoreQuery {
     async fn me(&self, ctx: &Context<'_>) -> ApiResult<User> {
         let a = actor(ctx)?;
         Ok(User(engine(ctx)?.user(a, a.user_id).await?))
+    }
+
+    /// The caller's sessions that still authenticate (signed-in tokens and machine tokens), newest first.
+    async fn my_sessions(&self, ctx: &Context<'_>) -> ApiResult<Vec<Session>> {
+        let a = actor(ctx)?;
+        let e = engine(ctx)?;
+        let rows = e.my_sessions(a).await?;
+        Ok(rows
+            .into_iter()
+            .map(|t| Session { expires_at: e.tokens.expires_at(&t), current: t.id == a.token_id, t })
+            .collect())
     }
 
     /// Users of the account (admins and supervisors).

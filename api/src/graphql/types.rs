@@ -30,6 +30,11 @@ impl User {
     async fn active(&self) -> bool {
         self.0.active
     }
+    /// An admin reset the password (`resetUserPassword`): until the user changes it (`changeMyPassword`), every
+    /// operation but `me`, `changeMyPassword` and `logout` is FORBIDDEN for them.
+    async fn must_change_password(&self) -> bool {
+        self.0.must_change_password
+    }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -60,6 +65,25 @@ impl Chatbot {
     }
     async fn description(&self) -> Option<&str> {
         self.0.description.as_deref()
+    }
+    /// Where the product posts signed events.
+    async fn endpoint_url(&self) -> Option<&str> {
+        self.0.endpoint_url.as_deref()
+    }
+    async fn enabled(&self) -> bool {
+        self.0.enabled
+    }
+    /// Whether a bot token and signing secret exist (they are never shown again).
+    async fn has_credentials(&self) -> bool {
+        self.0.token_hash.is_some()
+    }
+    async fn credentials_rotated_at(&self) -> Option<DateTime<Utc>> {
+        self.0.credentials_rotated_at
+    }
+    /// Whether it serves clients now: enabled, with an endpoint and credentials. Otherwise its channels' new
+    /// conversations go straight to the queue.
+    async fn serving(&self) -> bool {
+        worker::chatbots::serving(&self.0)
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -199,6 +223,10 @@ impl Channel {
     async fn wrap_up_timeout(&self) -> Option<i32> {
         self.0.wrap_up_timeout
     }
+    /// Seconds the chatbot has to answer or hand off after a client's message.
+    async fn chatbot_timeout(&self) -> i32 {
+        self.0.chatbot_timeout
+    }
     /// The channel's wrap-up codes in display order.
     #[graphql(complexity = "10 * child_complexity")]
     async fn wrap_up_codes(
@@ -265,6 +293,7 @@ pub struct ChannelPreview {
     pub auto_answer: bool,
     pub alerting_timeout: Option<i32>,
     pub wrap_up_timeout: Option<i32>,
+    pub chatbot_timeout: i32,
     /// The wrap-up code names, in order.
     pub wrap_up_codes: Vec<String>,
     #[graphql(skip)]
@@ -297,6 +326,7 @@ impl From<worker::channels::ChannelPlan> for ChannelPreview {
             auto_answer: v.auto_answer,
             alerting_timeout: v.alerting_timeout,
             wrap_up_timeout: v.wrap_up_timeout,
+            chatbot_timeout: v.chatbot_timeout,
             wrap_up_codes: p.wrap_up_codes,
             chatbot_model: p.settings.chatbot,
             agent_models: p.agents,
@@ -311,6 +341,78 @@ pub struct ChannelReview {
     pub valid: bool,
     pub channel: Option<ChannelPreview>,
     pub errors: Vec<InputError>,
+}
+
+/// A bearer token of the caller: a sign-in, or a machine token.
+pub struct Session {
+    pub t: entity::api_token::Model,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub current: bool,
+}
+
+#[Object]
+impl Session {
+    async fn id(&self) -> ID {
+        ID(self.t.id.to_string())
+    }
+    /// SESSION (a sign-in) or MACHINE (automation: no idle expiry).
+    async fn kind(&self) -> super::enums::TokenKind {
+        self.t.kind.into()
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.t.created_at
+    }
+    /// When it was last used (recorded at most once a minute).
+    async fn last_used_at(&self) -> Option<DateTime<Utc>> {
+        self.t.last_used_at
+    }
+    /// When it stops working unless used again (idle expiry) or at the latest (maximum age); null for machine
+    /// tokens.
+    async fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.expires_at
+    }
+    /// The client address at sign-in.
+    async fn client_address(&self) -> Option<&str> {
+        self.t.client_addr.as_deref()
+    }
+    /// The user agent at sign-in.
+    async fn user_agent(&self) -> Option<&str> {
+        self.t.user_agent.as_deref()
+    }
+    /// True for the token of this request.
+    async fn current(&self) -> bool {
+        self.current
+    }
+}
+
+/// A chatbot's credentials, shown once.
+#[derive(SimpleObject)]
+pub struct ChatbotCredentials {
+    /// The bot's bearer token for the API: send it as `Authorization: Bearer <token>`.
+    pub token: String,
+    /// The key of the `X-Signature` HMAC on the product's posts to the chatbot.
+    pub signing_secret: String,
+    pub chatbot: Chatbot,
+}
+
+/// The outcome of `testChatbot`.
+#[derive(SimpleObject)]
+pub struct ChatbotTest {
+    /// True when the endpoint answered 2xx.
+    pub ok: bool,
+    /// The status it answered; null when it did not answer.
+    pub status_code: Option<i32>,
+    pub latency_ms: i32,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// The outcome of `resetUserPassword`.
+#[derive(SimpleObject)]
+pub struct PasswordReset {
+    /// The temporary password: shown only here. Its user must change it at the next sign-in.
+    pub temporary_password: String,
+    pub user: User,
 }
 
 /// A new session.

@@ -16,13 +16,15 @@
 use chrono::{DateTime, Utc};
 use clap::Parser;
 use entity::{
-    AgentStatus, ConversationStatus, ConversationSubstatus, OfferOutcome, Role, agent_state, channel_agent, contact,
-    conversation, conversation_offer, user,
+    AgentStatus, ConversationStatus, ConversationSubstatus, OfferOutcome, agent_state, contact, conversation,
+    conversation_offer,
 };
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use serde_json::json;
 use std::time::{Duration, Instant};
 use tests::TestApp;
+use tests::bench::agents;
+use tests::bench::pct;
 use tests::provider_sim::message_event;
 use uuid::Uuid;
 
@@ -44,14 +46,6 @@ const OUR: &str = "+14155550900";
 type Stamp = Option<DateTime<Utc>>;
 const KEY: &str = "bench-key-0900";
 
-fn pct(v: &mut [f64], p: f64) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v[((v.len() as f64 - 1.0) * p).round() as usize]
-}
-
 async fn channel(app: &TestApp, name: &str, settings: serde_json::Value) -> (String, Uuid) {
     let mut input = TestApp::channel_input(name);
     for (k, v) in settings.as_object().cloned().unwrap_or_default() {
@@ -59,53 +53,6 @@ async fn channel(app: &TestApp, name: &str, settings: serde_json::Value) -> (Str
     }
     let id = app.create_channel_as(&app.admin_token, input).await;
     (id.clone(), id.parse().unwrap_or_default())
-}
-
-/// Agents of the account, on the channel's list, in `status`.
-async fn agents(app: &TestApp, account: Uuid, ch: Uuid, n: usize, status: AgentStatus) -> anyhow::Result<Vec<Uuid>> {
-    let now = Utc::now();
-    let mut ids = Vec::new();
-    for chunk in (0..n).collect::<Vec<_>>().chunks(200) {
-        let users: Vec<user::ActiveModel> = chunk
-            .iter()
-            .map(|_| {
-                let id = Uuid::now_v7();
-                ids.push(id);
-                user::ActiveModel {
-                    id: Set(id),
-                    account_id: Set(account),
-                    email: Set(format!("bench-{}@example.com", id.simple())),
-                    name: Set("Bench agent".into()),
-                    role: Set(Role::Agent),
-                    password_hash: Set("not-a-login".into()),
-                    active: Set(true),
-                    created_at: Set(now),
-                }
-            })
-            .collect();
-        user::Entity::insert_many(users).exec(&app.engine.db).await?;
-    }
-    for chunk in ids.chunks(200) {
-        channel_agent::Entity::insert_many(chunk.iter().map(|u| channel_agent::ActiveModel {
-            channel_id: Set(ch),
-            user_id: Set(*u),
-            created_at: Set(now),
-        }))
-        .exec(&app.engine.db)
-        .await?;
-        agent_state::Entity::insert_many(chunk.iter().map(|u| agent_state::ActiveModel {
-            user_id: Set(*u),
-            account_id: Set(account),
-            status: Set(status),
-            busy_kind: Set(None),
-            busy_reason_id: Set(None),
-            since: Set(now),
-            last_assigned_at: Set(None),
-        }))
-        .exec(&app.engine.db)
-        .await?;
-    }
-    Ok(ids)
 }
 
 /// `n` conversations waiting in the channel's queue.
@@ -145,6 +92,9 @@ async fn backlog(app: &TestApp, account: Uuid, ch: Uuid, number: Uuid, n: usize)
                 wrap_up_deadline: Set(None),
                 assignment_cost: Set(None),
                 resolution: Set(None),
+                bot_deadline: Set(None),
+                hand_off_reason: Set(None),
+                handed_off_at: Set(None),
             });
         }
         contact::Entity::insert_many(contacts).exec(&app.engine.db).await?;

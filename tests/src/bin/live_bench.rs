@@ -23,6 +23,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tests::TestDb;
+use tests::bench::pct;
 use tests::live::{LiveClient, TRANSPORT_WS};
 use tests::provider_sim::{ProviderSim, message_event};
 use uuid::Uuid;
@@ -49,14 +50,6 @@ const MY_EVENTS: &str = "subscription($after: String) { myEvents(after: $after) 
 
 static CONNECTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-fn pct(v: &mut [f64], p: f64) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v[((v.len() as f64 - 1.0) * p).round() as usize]
-}
-
 struct Children(Vec<Child>);
 
 impl Drop for Children {
@@ -78,6 +71,8 @@ fn spawn(command: &str, db: &TestDb, key: &Secret, log: &std::path::Path) -> any
         .env("APP_LISTEN_ADDR", "127.0.0.1:0")
         .env("APP_DATA_DIR", log.parent().unwrap_or(std::path::Path::new(".")))
         .env("APP_REVERIFY_SCHEDULE", "off")
+        // The simulators listen on 127.0.0.1.
+        .env("APP_ALLOW_PRIVATE_URLS", "true")
         .env("RUST_LOG", std::env::var("BENCH_CHILD_LOG").unwrap_or_else(|_| "warn".into()))
         .stdout(Stdio::from(out.try_clone()?))
         .stderr(Stdio::from(out))
@@ -160,6 +155,7 @@ async fn main() -> anyhow::Result<()> {
             auto_answer: false,
             alerting_timeout: Some(3600),
             wrap_up_timeout: None,
+            chatbot_timeout: worker::channels::form::CHATBOT_TIMEOUT_DEFAULT,
         },
         wrap_up_codes: vec![],
         agent_ids: vec![],
@@ -185,6 +181,7 @@ async fn main() -> anyhow::Result<()> {
                 role: Set(Role::Agent),
                 password_hash: Set("not-a-login".into()),
                 active: Set(true),
+                must_change_password: Set(false),
                 created_at: Set(now),
             });
             toks.push(api_token::ActiveModel {
@@ -193,6 +190,10 @@ async fn main() -> anyhow::Result<()> {
                 token_hash: Set(sha256_hex(&token)),
                 created_at: Set(now),
                 revoked_at: Set(None),
+                kind: Set(entity::TokenKind::Machine),
+                last_used_at: Set(Some(now)),
+                client_addr: Set(None),
+                user_agent: Set(None),
             });
             ids.push(id);
             tokens.push(token);

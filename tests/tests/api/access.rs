@@ -102,7 +102,7 @@ fn config_changes(w: &World) -> Vec<(&'static str, &'static str, Value)> {
         (
             "createUser",
             "mutation($i: CreateUserInput!) { createUser(input: $i) { id } }",
-            json!({ "i": { "email": "escalated@example.com", "name": "Escalated", "password": "password-123", "role": "ADMIN" } }),
+            json!({ "i": { "email": "escalated@example.com", "name": "Escalated", "password": "correct horse battery", "role": "ADMIN" } }),
         ),
         ("deactivateUser", "mutation($id: ID!) { deactivateUser(id: $id) { id active } }", json!({ "id": w.victim })),
         (

@@ -9,8 +9,8 @@ use std::time::Duration;
 use tests::provider_sim::{ProviderSim, message_event};
 use tests::{Gql, TestApp, eventually};
 
-const KEY: &str = "acd-key-0001";
-const OUR: &str = "+14155550300";
+pub(crate) const KEY: &str = "acd-key-0001";
+pub(crate) const OUR: &str = "+14155550300";
 const WAIT: Duration = Duration::from_secs(15);
 
 const CONV: &str = "query($id: ID!) { conversation(id: $id) { id status substatus assignedAgent { id }
@@ -447,12 +447,9 @@ async fn supervisors_assign_transfer_requeue_and_hand_off() {
 #[tokio::test]
 async fn a_chatbot_conversation_is_handed_off_to_the_queue() {
     let app_bot = desk(1, json!({})).await;
-    let bot = app_bot
-        .app
-        .admin("mutation { createChatbot(input: {name: \"Greeter\"}) { id } }", json!({}))
-        .await
-        .ok()
-        .str("/createChatbot/id");
+    let bot_sim = tests::chatbot_sim::ChatbotSim::start().await;
+    bot_sim.set_mode(tests::chatbot_sim::Mode::Silent);
+    let bot = app_bot.app.serving_chatbot("Greeter", &bot_sim).await.id;
     app_bot
         .app
         .admin(

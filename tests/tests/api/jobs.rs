@@ -185,9 +185,46 @@ async fn a_ticks_batch_is_queued_once_whoever_asks() {
     assert!(app.engine.queue_reverify_batch(tick).await.unwrap());
     assert!(!app.engine.queue_reverify_batch(tick).await.unwrap());
     assert!(app.engine.queue_reverify_batch(tick + 3600).await.unwrap());
-    let table = match app.db.backend {
-        worker::config::Backend::Postgres => "apalis.jobs",
-        worker::config::Backend::Sqlite => "Jobs",
+    assert_eq!(app.count(&format!("{} WHERE job_type = 'reverify_batch'", app.jobs_table())).await, 2);
+}
+
+/// A job due now is announced to every worker process by apalis' insert trigger, which NOTIFYs only when the
+/// job's `run_at` is not after `now()`, the start of the inserting transaction. The job must be announced even
+/// when that transaction crossed a second boundary before queuing it (a job stamped by the application's clock
+/// was not, and another process's worker found it only at its next poll).
+#[tokio::test]
+async fn a_job_due_now_is_notified_even_when_its_transaction_began_a_second_earlier() {
+    use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+    let app = TestApp::spawn().await;
+    let worker::jobs::JobStore::Postgres(pool) = app.engine.jobs.clone() else {
+        return; // SQLite has no notifications: its processes wake their own workers
     };
-    assert_eq!(app.count(&format!("{table} WHERE job_type = 'reverify_batch'")).await, 2);
+    let mut listener = apalis_postgres::PgListener::connect_with(&pool).await.unwrap();
+    listener.listen(worker::jobs::wake::CHANNEL).await.unwrap();
+    let txn = app.engine.db.begin().await.unwrap();
+    // Inside the transaction, wait for the wall clock to pass the whole second after the transaction's start.
+    let crossed = Statement::from_string(
+        app.engine.db.get_database_backend(),
+        "SELECT date_trunc('second', clock_timestamp()) > now() AS crossed",
+    );
+    tests::eventually(Duration::from_secs(3), "the clock to cross a second inside the transaction", || async {
+        let row = txn.query_one_raw(crossed.clone()).await.unwrap()?;
+        row.try_get::<bool>("", "crossed").unwrap().then_some(())
+    })
+    .await;
+    let job = worker::conversations::outbound::SendMessage { message_id: Uuid::new_v4(), attempt: 0 };
+    worker::jobs::enqueue(&txn, &job, worker::jobs::Due::Now).await.unwrap();
+    txn.commit().await.unwrap();
+    let queue = <worker::conversations::outbound::SendMessage as worker::jobs::Job>::SPEC.queue;
+    let notified = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let n = listener.recv().await.unwrap();
+            let v: Value = serde_json::from_str(n.payload()).unwrap();
+            if v["job_type"] == queue {
+                return v;
+            }
+        }
+    })
+    .await;
+    assert!(notified.is_ok(), "no notification for the {queue} job");
 }

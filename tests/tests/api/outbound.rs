@@ -128,6 +128,9 @@ impl Setup {
             wrap_up_deadline: Set(None),
             assignment_cost: Set(None),
             resolution: Set(None),
+            bot_deadline: Set(None),
+            hand_off_reason: Set(None),
+            handed_off_at: Set(None),
         }
         .insert(db)
         .await
@@ -142,6 +145,7 @@ impl Setup {
             delivery_status: Set(None),
             delivery_error: Set(None),
             sender_user_id: Set(None),
+            chatbot_id: Set(None),
             sent_at: Set(Some(now)),
             created_at: Set(now),
             updated_at: Set(now),
@@ -281,13 +285,13 @@ async fn a_refused_key_fails_the_message_with_the_reason() {
 async fn a_provider_down_throughout_ends_as_unreachable() {
     let s = setup(true).await;
     s.sim.set_down(true);
-    let started = Instant::now();
     let conv = s.start(CLIENT, "Hi!").await;
-    let msgs = s.settled(&conv, Duration::from_secs(28)).await;
+    // Five attempts 1, 2, 4 and 4 s apart (each rounded up to the whole second): about 20 s alone, more while
+    // the rest of the suite runs. The wait is for the outcome; how long it takes is not asserted here.
+    let msgs = s.settled(&conv, Duration::from_secs(90)).await;
     assert_eq!(msgs[0]["deliveryStatus"], json!("FAILED"), "{msgs:?}");
     assert_eq!(msgs[0]["deliveryError"], json!("PROVIDER_UNREACHABLE"));
     assert_eq!(s.sim.send_attempts(), SEND_ATTEMPTS as usize);
-    assert!(started.elapsed() < Duration::from_secs(30));
     assert!(s.sim.sent().is_empty());
 }
 

@@ -120,7 +120,7 @@ async fn a_syntax_error_is_400_with_the_new_media_type_and_200_with_json() {
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.media(), GQL_RESPONSE);
     let v = r.json();
-    assert!(v.get("data").is_none_or(Value::is_null), "{}", r.body);
+    assert!(v.get("data").is_none(), "{}", r.body);
     let err = &v["errors"][0];
     assert!(!err["message"].as_str().unwrap_or("").is_empty(), "{}", r.body);
     let loc = &err["locations"][0];
@@ -164,15 +164,62 @@ async fn validation_errors_are_400_with_the_new_media_type() {
     assert_eq!(r.json()["errors"][0]["extensions"]["code"], json!("UNAUTHENTICATED"));
 }
 
+/// POSTs `query` with `accept` as the admin; the answer as (status, body).
+async fn post_as_admin(app: &TestApp, accept: &str, query: &str) -> (u16, Value) {
+    let r = send(post(app, Some(accept), &json!({ "query": query })).bearer_auth(&app.admin_token)).await;
+    assert_eq!(r.media(), accept, "{}", r.body);
+    (r.status, r.json())
+}
+
+#[tokio::test]
+async fn request_errors_have_no_data_entry_in_either_media_type() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        ("a syntax error", "{ me { id }"),
+        ("an unknown field", "{ me { id nope } }"),
+        ("an unknown argument", "{ me(x: 1) { id } }"),
+        ("an unknown subscription field", "subscription { nope }"),
+    ];
+    for (what, query) in cases {
+        for (accept, status) in [(GQL_RESPONSE, 400), (JSON, 200)] {
+            let (got, v) = post_as_admin(&app, accept, query).await;
+            assert_eq!(got, status, "{what} with Accept {accept}: {v}");
+            assert!(v.get("data").is_none(), "{what} with Accept {accept} has a `data` entry: {v}");
+            let errors = v["errors"].as_array().map(Vec::len).unwrap_or(0);
+            assert!(errors > 0, "{what} with Accept {accept} has no errors: {v}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn execution_errors_keep_the_data_entry() {
+    let app = TestApp::spawn().await;
+    for accept in [GQL_RESPONSE, JSON] {
+        // `me` is non-null: without a token the error nulls the whole `data`, which is still there.
+        let r = send(post(&app, Some(accept), &json!({ "query": ME }))).await;
+        assert_eq!(r.status, 200, "Accept {accept}: {}", r.body);
+        let v = r.json();
+        assert_eq!(v.get("data"), Some(&Value::Null), "Accept {accept}: {}", r.body);
+        assert_eq!(v["errors"][0]["extensions"]["code"], json!("UNAUTHENTICATED"), "{}", r.body);
+        assert_eq!(v["errors"][0]["path"], json!(["me"]), "{}", r.body);
+        // A channel that does not exist: a field error, so `data` is there too.
+        let query = "{ channel(id: \"00000000-0000-0000-0000-000000000000\") { id } }";
+        let (status, v) = post_as_admin(&app, accept, query).await;
+        assert_eq!(status, 200, "Accept {accept}: {v}");
+        assert!(v.get("data").is_some(), "Accept {accept}: {v}");
+        assert_eq!(v["errors"][0]["path"], json!(["channel"]), "Accept {accept}: {v}");
+    }
+}
+
 /// Sends `query` with `variables` as the admin; describes the answer when it is not a 400 request error (in the
-/// new media type, without data) naming `variable`.
+/// new media type, without a `data` entry) naming `variable`.
 async fn variable_error_problem(app: &TestApp, query: &str, variables: Value, variable: &str) -> Option<String> {
     let body = json!({ "query": query, "variables": variables });
     let r = send(post(app, Some(GQL_RESPONSE), &body).bearer_auth(&app.admin_token)).await;
     let v = r.json();
     let ok = r.status == 400
         && r.media() == GQL_RESPONSE
-        && v.get("data").is_none_or(Value::is_null)
+        && v.get("data").is_none()
         && r.messages().iter().any(|m| m.contains(variable));
     (!ok).then(|| format!("{query} with {variables}: {} {}", r.status, r.body))
 }
@@ -262,7 +309,7 @@ async fn a_request_with_a_missing_variable_runs_nothing() {
         me.raw
     );
     assert_eq!(r.status, 400, "{}", r.body);
-    assert!(r.json().get("data").is_none_or(Value::is_null), "{}", r.body);
+    assert!(r.json().get("data").is_none(), "{}", r.body);
 }
 
 #[tokio::test]
@@ -447,7 +494,7 @@ async fn over_deep_queries_are_refused() {
     // 20 levels of nesting.
     let r = app.admin(&deep_introspection(16), json!({})).await;
     assert_eq!(r.status, 400, "{}", r.raw);
-    assert!(r.body.get("data").is_none_or(Value::is_null), "{}", r.raw);
+    assert!(r.body.get("data").is_none(), "{}", r.raw);
     let messages: Vec<String> = r.errors().iter().map(|e| e["message"].as_str().unwrap_or("").to_lowercase()).collect();
     assert!(
         messages.iter().any(|m| m.contains("depth") || m.contains("deep")),
@@ -473,7 +520,7 @@ async fn over_complex_queries_are_refused() {
     let query = format!("{{ {} }}", aliases.join(" "));
     let r = app.admin(&query, json!({})).await;
     assert_eq!(r.status, 400, "{}", r.raw);
-    assert!(r.body.get("data").is_none_or(Value::is_null), "{}", r.raw);
+    assert!(r.body.get("data").is_none(), "{}", r.raw);
     assert!(
         r.errors().iter().any(|e| e["message"].as_str().unwrap_or("").to_lowercase().contains("complex")),
         "the refusal does not mention complexity: {}",

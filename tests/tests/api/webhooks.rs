@@ -2,9 +2,12 @@
 //! durable and processed by the worker into contacts, conversations and messages, redeliveries create nothing
 //! twice (also when they race), and status events move outbound messages forward.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tests::TestApp;
+use tests::chatbot_sim::{ChatbotSim, Mode};
 use tests::provider_sim::{ProviderSim, message_event, signed_headers, status_event};
 
 const KEY: &str = "hook-key-0001";
@@ -17,24 +20,25 @@ struct Hooked {
     channel: String,
     number: String,
     url: String,
+    /// The chatbot serving the channel, when there is one.
+    _bot: Option<ChatbotSim>,
 }
 
 async fn hooked(with_chatbot: bool) -> Hooked {
     let app = TestApp::spawn().await;
     let sim = ProviderSim::start().await;
     let mut input = TestApp::channel_input("Inbox");
+    let mut bot_sim = None;
     if with_chatbot {
-        let bot = app
-            .admin("mutation { createChatbot(input: {name: \"Greeter\"}) { id } }", json!({}))
-            .await
-            .ok()
-            .str("/createChatbot/id");
-        input["chatbotId"] = json!(bot);
+        let bot = ChatbotSim::start().await;
+        bot.set_mode(Mode::Silent);
+        input["chatbotId"] = json!(app.serving_chatbot("Greeter", &bot).await.id);
+        bot_sim = Some(bot);
     }
     let channel = app.create_channel_as(&app.admin_token, input).await;
     let number = app.add_number(&channel, OUR, KEY).await;
     let url = app.webhook_url(&channel).await;
-    Hooked { app, sim, channel, number, url }
+    Hooked { app, sim, channel, number, url, _bot: bot_sim }
 }
 
 async fn counts(app: &TestApp) -> Vec<i64> {
@@ -122,6 +126,29 @@ async fn a_channel_with_a_chatbot_starts_conversations_pending() {
     assert_eq!((convs[0].status, convs[0].substatus), (entity::ConversationStatus::Pending, None));
 }
 
+#[tokio::test]
+async fn a_chatbot_that_cannot_serve_yet_leaves_new_conversations_to_the_queue() {
+    // A chatbot without an endpoint or credentials serves nobody: the client goes to the queue.
+    let h = hooked(false).await;
+    let bot = h.app.admin("mutation { createChatbot(input: {name: \"Draft\"}) { id serving } }", json!({})).await;
+    assert_eq!(bot.ok().data("/createChatbot/serving"), &json!(false));
+    h.app
+        .admin(
+            "mutation($id: ID!, $b: ID) { updateChannel(id: $id, input: { chatbotId: $b }) { id } }",
+            json!({ "id": h.channel, "b": bot.str("/createChatbot/id") }),
+        )
+        .await
+        .ok();
+    let (status, _) = h.sim.post_webhook(&h.url, KEY, &message_event("wamid-1", OUR, CLIENT, "Hi")).await;
+    assert_eq!(status, 200);
+    drained(&h.app).await;
+    let convs = conversations(&h.app).await;
+    assert_eq!(
+        (convs[0].status, convs[0].substatus),
+        (entity::ConversationStatus::Open, Some(entity::ConversationSubstatus::InQueue))
+    );
+}
+
 /// A refused delivery: name, URL, headers, body, expected status and error code.
 type Case = (&'static str, String, Vec<(String, String)>, Vec<u8>, u16, &'static str);
 
@@ -168,7 +195,7 @@ async fn refused_deliveries_get_a_clear_4xx_and_store_nothing() {
         (
             "future timestamp",
             h.url.clone(),
-            signed_headers(KEY, now + 301, &body),
+            signed_headers(KEY, now + 600, &body),
             body.clone(),
             401,
             "STALE_TIMESTAMP",
@@ -274,31 +301,38 @@ async fn racing_first_messages_of_a_new_client_open_one_conversation() {
     assert_eq!(messages(&h.app).await.len(), 10);
 }
 
-#[tokio::test]
-async fn status_events_move_outbound_messages_forward_only() {
-    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
-    let h = hooked(false).await;
+/// A client's message processed, then a reply of ours the provider knows as `provider_id` (SENT).
+async fn our_sent_message(h: &Hooked, provider_id: &str) -> entity::message::Model {
+    use sea_orm::{ActiveModelTrait, Set};
     h.sim.post_webhook(&h.url, KEY, &message_event("wamid-in", OUR, CLIENT, "Hi")).await;
     drained(&h.app).await;
     let conv = conversations(&h.app).await.remove(0);
     let now = chrono::Utc::now();
-    let out = entity::message::ActiveModel {
+    entity::message::ActiveModel {
         id: Set(uuid::Uuid::now_v7()),
         account_id: Set(conv.account_id),
         conversation_id: Set(conv.id),
         direction: Set(entity::Direction::Outbound),
         text: Set("Hello from us".into()),
-        provider_message_id: Set(Some("nova-out-1".into())),
+        provider_message_id: Set(Some(provider_id.to_owned())),
         delivery_status: Set(Some(entity::DeliveryStatus::Sent)),
         delivery_error: Set(None),
         sender_user_id: Set(None),
+        chatbot_id: Set(None),
         sent_at: Set(Some(now)),
         created_at: Set(now),
         updated_at: Set(now),
     }
     .insert(&h.app.engine.db)
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test]
+async fn status_events_move_outbound_messages_forward_only() {
+    use sea_orm::EntityTrait;
+    let h = hooked(false).await;
+    let out = our_sent_message(&h, "nova-out-1").await;
     let status_of = || async {
         entity::message::Entity::find_by_id(out.id)
             .one(&h.app.engine.db)
@@ -317,4 +351,309 @@ async fn status_events_move_outbound_messages_forward_only() {
     // A status for a message nobody knows is acknowledged, retried a few times, then recorded as not applied.
     let (code, _) = h.sim.post_webhook(&h.url, KEY, &status_event("nova-unknown", "delivered", None)).await;
     assert_eq!(code, 200);
+}
+
+/// Holds back every insert into the deliveries table until the returned transaction ends: SQLite's write lock,
+/// or on PostgreSQL a table lock that conflicts with inserts (reads go on).
+async fn hold_writes(app: &TestApp) -> sea_orm::DatabaseTransaction {
+    use sea_orm::ConnectionTrait;
+    let txn = app.engine.begin_write().await.unwrap();
+    if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        txn.execute_unprepared("LOCK TABLE webhook_deliveries IN SHARE ROW EXCLUSIVE MODE").await.unwrap();
+    }
+    txn
+}
+
+/// Processing jobs ever queued (any status), straight from apalis' table: the deliveries each one carries.
+async fn webhook_jobs(app: &TestApp) -> Vec<Vec<uuid::Uuid>> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let backend = app.engine.db.get_database_backend();
+    let text =
+        if backend == sea_orm::DatabaseBackend::Postgres { "convert_from(job, 'UTF8')" } else { "CAST(job AS TEXT)" };
+    let sql = format!("SELECT {text} AS job FROM {} WHERE job_type = 'process_webhook'", app.jobs_table());
+    let rows = app.engine.db.query_all_raw(Statement::from_string(backend, sql)).await.unwrap();
+    rows.iter()
+        .map(|r| {
+            let job: worker::conversations::inbound::ProcessWebhook =
+                serde_json::from_str(&r.try_get::<String>("", "job").unwrap()).unwrap();
+            job.deliveries().collect()
+        })
+        .collect()
+}
+
+type Posting = tokio::task::JoinHandle<(u16, String)>;
+
+fn post_in_background(h: &Hooked, id: &str, text: &str) -> Posting {
+    post_event_in_background(h, message_event(id, OUR, CLIENT, text))
+}
+
+fn post_event_in_background(h: &Hooked, event: Value) -> Posting {
+    let (http, url) = (reqwest::Client::new(), h.url.clone());
+    tokio::spawn(async move { tests::provider_sim::send_signed_webhook(&http, &url, KEY, &event).await.unwrap() })
+}
+
+/// Posts `first`, then (while the writer is held in the first's transaction) `rest`, so that `rest` share the
+/// next commit; releases the writer and returns the postings.
+async fn posted_in_two_commits(h: &Hooked, first: Value, rest: Vec<Value>) -> (Posting, Vec<Posting>) {
+    let lock = hold_writes(&h.app).await;
+    let first = post_event_in_background(h, first);
+    waiting_for_the_writer(&h.app, 1).await;
+    let n = rest.len() as u64;
+    let rest: Vec<Posting> = rest.into_iter().map(|e| post_event_in_background(h, e)).collect();
+    waiting_for_the_writer(&h.app, 1 + n).await;
+    drop(lock);
+    (first, rest)
+}
+
+/// Waits until `n` deliveries wait for the writer.
+async fn waiting_for_the_writer(app: &TestApp, n: u64) {
+    tests::eventually(Duration::from_secs(10), "deliveries to wait for the writer", || async {
+        (app.engine.intake.waiting() == n).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deliveries_that_arrive_during_a_commit_share_the_next_one_and_are_answered_after_it() {
+    let h = hooked(false).await;
+    let lock = hold_writes(&h.app).await;
+    let batches = h.app.engine.intake.batches();
+    // The writer takes the first delivery alone and is held in its transaction...
+    let first = post_in_background(&h, "wamid-a", "first");
+    waiting_for_the_writer(&h.app, 1).await;
+    // ... while five more wait, among them a repeat of the first and a key twice in the same batch.
+    let rest: Vec<Posting> =
+        [("wamid-b", "b"), ("wamid-c", "c"), ("wamid-b", "b again"), ("wamid-a", "a again"), ("wamid-d", "d")]
+            .iter()
+            .map(|(id, text)| post_in_background(&h, id, text))
+            .collect();
+    waiting_for_the_writer(&h.app, 6).await;
+    // Nothing is acknowledged or visible before its commit.
+    assert!(!first.is_finished() && rest.iter().all(|p| !p.is_finished()));
+    assert_eq!(h.app.count("webhook_deliveries").await, 0);
+    drop(lock);
+    let (status, body) = first.await.unwrap();
+    assert_eq!((status, body.contains("accepted")), (200, true), "{body}");
+    let mut answers = Vec::new();
+    for p in rest {
+        answers.push(p.await.unwrap());
+    }
+    assert!(answers.iter().all(|(s, _)| *s == 200), "{answers:?}");
+    let duplicate: Vec<bool> = answers.iter().map(|(_, b)| b.contains("duplicate")).collect();
+    // The two deliveries of wamid-b reach the writer in either order: one is stored, the other a duplicate.
+    assert!(duplicate[0] != duplicate[2], "{answers:?}");
+    assert_eq!((duplicate[1], duplicate[3], duplicate[4]), (false, true, false), "{answers:?}");
+    // Two commits for six deliveries: the first alone, then everything that waited for it.
+    assert_eq!(h.app.engine.intake.batches() - batches, 2);
+    assert_eq!(h.app.count("webhook_deliveries").await, 4);
+    // One processing job per commit, carrying exactly the deliveries it stored.
+    use sea_orm::EntityTrait;
+    let jobs = webhook_jobs(&h.app).await;
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    let mut carried: Vec<uuid::Uuid> = jobs.concat();
+    carried.sort();
+    let mut stored: Vec<uuid::Uuid> =
+        entity::webhook_delivery::Entity::find().all(&h.app.engine.db).await.unwrap().iter().map(|d| d.id).collect();
+    stored.sort();
+    assert_eq!(carried, stored);
+    drained(&h.app).await;
+    let texts: Vec<String> = messages(&h.app).await.into_iter().map(|m| m.text).collect();
+    assert_eq!(texts.len(), 4, "{texts:?}");
+    let b = if duplicate[0] { "b again" } else { "b" };
+    for t in ["first", b, "c", "d"] {
+        assert!(texts.iter().any(|x| x == t), "{t} missing from {texts:?}");
+    }
+    // The client's three messages processed together joined the conversation the first one opened.
+    assert_eq!(conversations(&h.app).await.len(), 1);
+}
+
+/// On SQLite every apalis statement is a write (fetch, heartbeat, acknowledgement): while another writer holds
+/// the lock they wait out the busy timeout on apalis' own connections, so reads and arriving deliveries still get
+/// the product's. (On PostgreSQL the table lock of `hold_writes` does not stop apalis.)
+#[tokio::test]
+async fn requests_are_served_while_the_job_workers_wait_for_the_write_lock() {
+    let h = hooked(false).await;
+    let worker::jobs::JobStore::Sqlite(jobs) = h.app.engine.jobs.clone() else { return };
+    let lock = hold_writes(&h.app).await;
+    let max = jobs.options().get_max_connections();
+    // Every connection of apalis' pool waits for the lock ...
+    tests::eventually(Duration::from_secs(20), "every job connection to wait for the lock", || async {
+        (jobs.size() == max && jobs.num_idle() == 0).then_some(())
+    })
+    .await;
+    // ... none of them holds one of the product's connections ...
+    let product = h.app.engine.db.get_sqlite_connection_pool();
+    let spare = product.options().get_max_connections() - product.size() + product.num_idle() as u32;
+    assert!(spare > 0, "the job workers' waits took every connection of the product's pool");
+    // ... and a read is answered, a delivery reaches the writer.
+    let read = h.app.admin("{ channels { totalCount } }", json!({})).await;
+    assert_eq!(read.data("/channels/totalCount"), 1, "{}", read.raw);
+    let delivery = post_in_background(&h, "wamid-during-lock", "hello");
+    waiting_for_the_writer(&h.app, 1).await;
+    drop(lock);
+    let (status, body) = delivery.await.unwrap();
+    assert_eq!((status, body.contains("accepted")), (200, true), "{body}");
+}
+
+/// A new client's first messages processed in one job open one conversation, holding them in arrival order.
+#[tokio::test]
+async fn a_new_clients_messages_in_one_job_open_one_conversation_in_order() {
+    let h = hooked(false).await;
+    let lock = hold_writes(&h.app).await;
+    let other = post_event_in_background(&h, message_event("wamid-o", OUR, "+4915100000999", "someone else"));
+    waiting_for_the_writer(&h.app, 1).await;
+    let hello = post_in_background(&h, "wamid-1", "hello");
+    waiting_for_the_writer(&h.app, 2).await;
+    let again = post_in_background(&h, "wamid-2", "again");
+    waiting_for_the_writer(&h.app, 3).await;
+    drop(lock);
+    for p in [other, hello, again] {
+        assert_eq!(p.await.unwrap().0, 200);
+    }
+    drained(&h.app).await;
+    let convs = conversations(&h.app).await;
+    assert_eq!(convs.len(), 2, "one per client");
+    let mine: Vec<entity::message::Model> =
+        messages(&h.app).await.into_iter().filter(|m| m.text != "someone else").collect();
+    assert_eq!(mine.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["hello", "again"]);
+    assert_eq!(mine[0].conversation_id, mine[1].conversation_id);
+}
+
+/// One job carrying a client's message and a status of one of our messages applies both.
+#[tokio::test]
+async fn a_job_of_messages_and_statuses_applies_each() {
+    use sea_orm::EntityTrait;
+    let h = hooked(false).await;
+    let out = our_sent_message(&h, "nova-out-7").await;
+    let (first, batch) = posted_in_two_commits(
+        &h,
+        message_event("wamid-0", OUR, CLIENT, "zero"),
+        vec![status_event("nova-out-7", "delivered", None), message_event("wamid-1", OUR, CLIENT, "one")],
+    )
+    .await;
+    assert_eq!(first.await.unwrap().0, 200);
+    for p in batch {
+        assert_eq!(p.await.unwrap().0, 200);
+    }
+    let mut sizes: Vec<usize> = webhook_jobs(&h.app).await.iter().map(Vec::len).collect();
+    sizes.sort();
+    assert_eq!(sizes, [1, 1, 2], "the status and the message share a job");
+    drained(&h.app).await;
+    let status = entity::message::Entity::find_by_id(out.id).one(&h.app.engine.db).await.unwrap().unwrap();
+    assert_eq!(status.delivery_status, Some(entity::DeliveryStatus::Delivered));
+    let mut texts: Vec<String> = messages(&h.app)
+        .await
+        .into_iter()
+        .filter(|m| m.direction == entity::Direction::Inbound)
+        .map(|m| m.text)
+        .collect();
+    texts.sort();
+    assert_eq!(texts, ["Hi", "one", "zero"]);
+}
+
+/// Makes the database refuse inserts into `table` whose `column` contains "explode": a trigger standing in for any
+/// failure of a statement or of its commit.
+async fn refuse_explosive(app: &TestApp, table: &str, column: &str) {
+    use sea_orm::ConnectionTrait;
+    let db = &app.engine.db;
+    let statements = if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        vec![
+            format!(
+                "CREATE FUNCTION refuse_explosive_{table}() RETURNS trigger AS $$ BEGIN \
+                 IF NEW.{column} LIKE '%explode%' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$ \
+                 LANGUAGE plpgsql"
+            ),
+            format!(
+                "CREATE TRIGGER refuse_explosive_{table} BEFORE INSERT ON {table} \
+                 FOR EACH ROW EXECUTE FUNCTION refuse_explosive_{table}()"
+            ),
+        ]
+    } else {
+        vec![format!(
+            "CREATE TRIGGER refuse_explosive_{table} BEFORE INSERT ON {table} \
+             WHEN NEW.{column} LIKE '%explode%' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        )]
+    };
+    for sql in statements {
+        db.execute_unprepared(&sql).await.unwrap();
+    }
+}
+
+/// Drops what `refuse_explosive` made.
+async fn stop_refusing(app: &TestApp, table: &str) {
+    use sea_orm::ConnectionTrait;
+    let db = &app.engine.db;
+    let sql = if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        format!("DROP TRIGGER refuse_explosive_{table} ON {table}")
+    } else {
+        format!("DROP TRIGGER refuse_explosive_{table}")
+    };
+    db.execute_unprepared(&sql).await.unwrap();
+}
+
+/// A message the shared processing transaction cannot store holds back none of the deliveries committed with it:
+/// they are then stored each on its own, and only the bad one is left for the job's retries.
+#[tokio::test]
+async fn a_message_that_cannot_be_stored_holds_back_none_of_its_batch() {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let h = hooked(false).await;
+    h.app.allow_failed_jobs();
+    refuse_explosive(&h.app, "messages", "text").await;
+    let rest = [("wamid-1", "one"), ("wamid-2", "explode"), ("wamid-3", "three")];
+    let rest = rest.iter().map(|(id, text)| message_event(id, OUR, CLIENT, text)).collect();
+    let (first, batch) = posted_in_two_commits(&h, message_event("wamid-0", OUR, CLIENT, "zero"), rest).await;
+    assert_eq!(first.await.unwrap().0, 200);
+    for p in batch {
+        assert_eq!(p.await.unwrap().0, 200);
+    }
+    let jobs = webhook_jobs(&h.app).await;
+    let mut sizes: Vec<usize> = jobs.iter().map(Vec::len).collect();
+    sizes.sort();
+    assert_eq!(sizes, [1, 3], "the three share one job: {jobs:?}");
+    let texts = tests::eventually(Duration::from_secs(20), "the good messages to be stored", || async {
+        let mut texts: Vec<String> = messages(&h.app).await.into_iter().map(|m| m.text).collect();
+        texts.sort();
+        (texts.len() == 3).then_some(texts)
+    })
+    .await;
+    assert_eq!(texts, ["one", "three", "zero"]);
+    let unprocessed: Vec<String> = entity::webhook_delivery::Entity::find()
+        .filter(entity::webhook_delivery::Column::ProcessedAt.is_null())
+        .all(&h.app.engine.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.dedupe_key)
+        .collect();
+    assert_eq!(unprocessed.len(), 1, "only the bad delivery waits for a retry: {unprocessed:?}");
+    assert!(unprocessed[0].contains("wamid-2"), "{unprocessed:?}");
+}
+
+#[tokio::test]
+async fn a_failed_commit_refuses_exactly_its_batch_and_redelivery_stores_each_once() {
+    let h = hooked(false).await;
+    refuse_explosive(&h.app, "webhook_deliveries", "body").await;
+    let rest = [("wamid-2", "two"), ("wamid-3", "explode"), ("wamid-4", "four")];
+    let rest = rest.iter().map(|(id, text)| message_event(id, OUR, CLIENT, text)).collect();
+    let (first, batch) = posted_in_two_commits(&h, message_event("wamid-1", OUR, CLIENT, "one"), rest).await;
+    assert_eq!(first.await.unwrap().0, 200, "the batch before is not affected");
+    for p in batch {
+        let (status, body) = p.await.unwrap();
+        assert_eq!(status, 503, "every delivery of the failed batch is refused: {body}");
+    }
+    assert_eq!(h.app.count("webhook_deliveries").await, 1, "the failed batch stored nothing");
+    assert_eq!(webhook_jobs(&h.app).await.len(), 1, "and queued nothing");
+    // The provider redelivers (the cause is gone): each stored once, then known as duplicates.
+    stop_refusing(&h.app, "webhook_deliveries").await;
+    for round in ["accepted", "duplicate"] {
+        for (id, text) in [("wamid-2", "two"), ("wamid-3", "explode"), ("wamid-4", "four")] {
+            let (status, body) = h.sim.post_webhook(&h.url, KEY, &message_event(id, OUR, CLIENT, text)).await;
+            assert_eq!(status, 200, "{body}");
+            assert!(body.contains(round), "{round}: {body}");
+        }
+    }
+    assert_eq!(h.app.count("webhook_deliveries").await, 4);
+    assert_eq!(webhook_jobs(&h.app).await.len(), 4, "each redelivery committed alone, with its job");
+    drained(&h.app).await;
+    assert_eq!(messages(&h.app).await.len(), 4);
 }

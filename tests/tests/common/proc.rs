@@ -36,6 +36,8 @@ impl Proc {
             .env("APP_DATA_DIR", &dir)
             .env("APP_LOG_FORMAT", "json")
             .env("APP_REVERIFY_SCHEDULE", "off")
+            // The simulators listen on 127.0.0.1.
+            .env("APP_ALLOW_PRIVATE_URLS", "true")
             .env("APP_WORKER_HEARTBEAT_SECS", "1")
             .env("RUST_LOG", "info,sqlx=warn,sea_orm=warn")
             .stdout(Stdio::from(out.try_clone().unwrap()))

@@ -10,8 +10,8 @@ use crate::live::{NewEvent, Uow};
 use crate::{Engine, Error, Result, auth::Actor};
 use chrono::{DateTime, Utc};
 use entity::{
-    AgentStatus, ConversationStatus, ConversationSubstatus as Sub, EventKind, EventReason, OfferOrigin, OfferOutcome,
-    Resolution, agent_state, channel, conversation, user, wrap_up_code,
+    AgentStatus, ConversationStatus, ConversationSubstatus as Sub, EventKind, EventReason, HandOffReason, OfferOrigin,
+    OfferOutcome, Resolution, agent_state, channel, conversation, user, wrap_up_code,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
@@ -48,7 +48,7 @@ async fn active_codes<C: ConnectionTrait>(db: &C, channel_id: Uuid) -> Result<u6
 }
 
 /// Marks a conversation RESOLVED (its assignment ends; the agent's load drops). Conditional on `conv`.
-async fn finish(
+pub(crate) async fn finish(
     db: &Uow,
     conv: &conversation::Model,
     resolution: Resolution,
@@ -76,6 +76,9 @@ async fn finish(
     if r.rows_affected != 1 {
         return Ok(false);
     }
+    if conv.status == ConversationStatus::Pending {
+        crate::chatbots::delivery::drop_pending_posts(db, conv.id).await?;
+    }
     let outcome = if ringing { OfferOutcome::Withdrawn } else { OfferOutcome::Resolved };
     close_assignment(db, conv, outcome, now).await?;
     let reason = match resolution {
@@ -84,6 +87,7 @@ async fn finish(
         Resolution::WrapUpTimeout => EventReason::WrapUpTimeout,
         Resolution::ChannelDeleted => EventReason::ChannelDeleted,
         Resolution::AgentDeactivated => EventReason::Deactivated,
+        Resolution::Chatbot => EventReason::Resolved,
     };
     if ringing {
         if let Some(agent) = conv.assigned_user_id {
@@ -365,8 +369,8 @@ impl Engine {
         self.commit_and_show(txn, actor, id).await
     }
 
-    /// `handOffConversation`: a PENDING conversation (a chatbot served it) goes to its channel's queue, queued
-    /// from now.
+    /// `handOffConversation` by staff: a PENDING conversation (a chatbot served it) goes to its channel's queue,
+    /// queued from now.
     pub async fn hand_off_conversation(&self, actor: &Actor, id: Uuid) -> Result<conversation::Model> {
         actor.require_staff()?;
         let (txn, now) = self.begin_acd(actor.account_id).await?;
@@ -374,22 +378,65 @@ impl Engine {
         if conv.status != ConversationStatus::Pending {
             return Err(wrong_state(&conv, "PENDING"));
         }
-        let r = conversation::Entity::update_many()
-            .col_expr(conversation::Column::Status, Expr::value(ConversationStatus::Open))
-            .col_expr(conversation::Column::Substatus, Expr::value(Some(Sub::InQueue)))
-            .col_expr(conversation::Column::EnqueuedAt, Expr::value(Some(now)))
-            .col_expr(conversation::Column::UpdatedAt, Expr::value(now))
-            .filter(same_assignment(&conv))
-            .exec(&txn)
-            .await?;
-        if r.rows_affected != 1 {
+        if !hand_off(&txn, &conv, HandOffReason::Staff, now).await? {
             return Err(lost_race());
         }
-        txn.emit(
-            NewEvent::conversation(EventKind::ConversationUpdated, &conv, None, now).because(EventReason::HandedOff),
-        );
         self.commit_and_show(txn, actor, id).await
     }
+}
+
+/// A PENDING conversation goes to its channel's queue, queued from `now`, with the reason recorded; the chatbot
+/// gets none of its messages any more. Conditional on `conv`: false when it changed meanwhile.
+pub(crate) async fn hand_off(
+    db: &Uow,
+    conv: &conversation::Model,
+    reason: HandOffReason,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let r = conversation::Entity::update_many()
+        .col_expr(conversation::Column::Status, Expr::value(ConversationStatus::Open))
+        .col_expr(conversation::Column::Substatus, Expr::value(Some(Sub::InQueue)))
+        .col_expr(conversation::Column::EnqueuedAt, Expr::value(Some(now)))
+        .col_expr(conversation::Column::BotDeadline, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(conversation::Column::HandOffReason, Expr::value(Some(reason)))
+        .col_expr(conversation::Column::HandedOffAt, Expr::value(Some(now)))
+        .col_expr(conversation::Column::UpdatedAt, Expr::value(now))
+        .filter(same_assignment(conv))
+        .exec(db)
+        .await?;
+    if r.rows_affected != 1 {
+        return Ok(false);
+    }
+    crate::chatbots::delivery::drop_pending_posts(db, conv.id).await?;
+    db.emit(NewEvent::conversation(EventKind::ConversationUpdated, conv, None, now).because(EventReason::HandedOff));
+    Ok(true)
+}
+
+/// Hands off every PENDING conversation of these channels at once (their chatbot stopped serving them).
+/// Returns how many.
+pub(crate) async fn hand_off_channels(
+    db: &Uow,
+    account_id: Uuid,
+    channel_ids: &[Uuid],
+    reason: HandOffReason,
+) -> Result<usize> {
+    if channel_ids.is_empty() {
+        return Ok(0);
+    }
+    lock_account(db, account_id).await?;
+    let now = db_now(db).await?;
+    let pending = conversation::Entity::find()
+        .filter(conversation::Column::ChannelId.is_in(channel_ids.iter().copied()))
+        .filter(conversation::Column::Status.eq(ConversationStatus::Pending))
+        .all(db)
+        .await?;
+    let mut n = 0;
+    for conv in &pending {
+        if hand_off(db, conv, reason, now).await? {
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// A channel is deleted: its queued, ringing and chatbot-served conversations are resolved (CHANNEL_DELETED);

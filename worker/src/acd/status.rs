@@ -86,17 +86,7 @@ impl Engine {
             .map(|s| (s.user_id, s))
             .collect();
         let reason_ids: Vec<Uuid> = states.values().filter_map(|s| s.busy_reason_id).collect();
-        let reasons: HashMap<Uuid, busy_reason::Model> = if reason_ids.is_empty() {
-            HashMap::new()
-        } else {
-            busy_reason::Entity::find()
-                .filter(busy_reason::Column::Id.is_in(reason_ids))
-                .all(&self.db)
-                .await?
-                .into_iter()
-                .map(|r| (r.id, r))
-                .collect()
-        };
+        let reasons = self.rows_by_id::<busy_reason::Entity>(busy_reason::Column::Id, &reason_ids, |r| r.id).await?;
         let held: Vec<(Option<Uuid>, Option<i32>)> = conversation::Entity::find()
             .select_only()
             .column(conversation::Column::AssignedUserId)

@@ -66,7 +66,7 @@ impl Job for WrapUpTimeout {
 }
 
 impl Engine {
-    /// One pass of the sweeper: every passed alerting and wrap-up deadline is acted on. Returns how many.
+    /// One pass of the sweeper: every passed alerting, wrap-up and chatbot deadline is acted on. Returns how many.
     pub async fn sweep_deadlines(&self) -> Result<usize> {
         let now = db_now(&self.db).await?;
         let accounts: Vec<Uuid> = conversation::Entity::find()
@@ -96,6 +96,11 @@ impl Engine {
             if let Some(d) = deadline
                 && self.expire_wrap_up(id, d).await?.is_none()
             {
+                n += 1;
+            }
+        }
+        for id in self.overdue_chatbots(now, SWEEP_BATCH).await? {
+            if self.expire_chatbot(id).await?.is_none() {
                 n += 1;
             }
         }

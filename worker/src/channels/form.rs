@@ -14,6 +14,9 @@ pub const AGENTS_MAX: usize = 1000;
 pub const ALERTING_TIMEOUT_MIN: i32 = 5;
 pub const TIMEOUT_MAX: i32 = 86_400;
 pub const AUTO_ASSIGNMENT_LIMIT_MAX: i32 = 1000;
+/// A chatbot's time to answer or hand off after a client's message: the default, and the shortest allowed.
+pub const CHATBOT_TIMEOUT_DEFAULT: i32 = 60;
+pub const CHATBOT_TIMEOUT_MIN: i32 = 5;
 
 /// The whole channel form, as the admin screen sends it.
 #[derive(Debug, Clone)]
@@ -37,6 +40,7 @@ pub struct SettingsForm {
     pub auto_answer: bool,
     pub alerting_timeout: Option<i32>,
     pub wrap_up_timeout: Option<i32>,
+    pub chatbot_timeout: i32,
 }
 
 /// A partial update: `None` leaves a field as it is; `Some(None)` clears an optional one.
@@ -53,6 +57,7 @@ pub struct ChannelPatch {
     pub auto_answer: Option<bool>,
     pub alerting_timeout: Option<Option<i32>>,
     pub wrap_up_timeout: Option<Option<i32>>,
+    pub chatbot_timeout: Option<i32>,
 }
 
 /// Validated settings, ready to be written: the form with trimmed values, and the chatbot it names.
@@ -78,6 +83,7 @@ impl Settings {
         am.auto_answer = Set(v.auto_answer);
         am.alerting_timeout = Set(v.alerting_timeout);
         am.wrap_up_timeout = Set(v.wrap_up_timeout);
+        am.chatbot_timeout = Set(v.chatbot_timeout);
     }
 }
 
@@ -104,6 +110,7 @@ impl SettingsForm {
             auto_answer: c.auto_answer,
             alerting_timeout: c.alerting_timeout,
             wrap_up_timeout: c.wrap_up_timeout,
+            chatbot_timeout: c.chatbot_timeout,
         }
     }
 
@@ -127,7 +134,8 @@ impl SettingsForm {
             auto_assignment_limit,
             auto_answer,
             alerting_timeout,
-            wrap_up_timeout
+            wrap_up_timeout,
+            chatbot_timeout
         );
         self
     }
@@ -153,6 +161,7 @@ impl SettingsForm {
         if let Some(t) = self.wrap_up_timeout {
             validate::range("wrapUpTimeout", t, 1, TIMEOUT_MAX, errors);
         }
+        validate::range("chatbotTimeout", self.chatbot_timeout, CHATBOT_TIMEOUT_MIN, TIMEOUT_MAX, errors);
         (name, api_url)
     }
 }
@@ -188,6 +197,11 @@ impl Engine {
         errors: &mut Vec<FieldError>,
     ) -> Result<Option<Settings>> {
         let (name, api_url) = form.check(errors);
+        if !errors.iter().any(|e| e.field == "apiUrl")
+            && let Err(e) = self.url_policy.check_at_save("apiUrl", &api_url).await
+        {
+            errors.push(e);
+        }
         if !name.is_empty() && !errors.iter().any(|e| e.field == "name") {
             let mut q = channel::Entity::find()
                 .filter(channel::Column::AccountId.eq(actor.account_id))

@@ -186,10 +186,18 @@ impl Engine {
             Some(s) if errors.is_empty() => s,
             _ => return Err(Error::Invalid(form::in_form_order(errors))),
         };
+        let bot_before = current.chatbot_id;
         let mut am: channel::ActiveModel = current.into();
         s.apply_to(&mut am);
         am.updated_at = Set(Utc::now());
-        let ch = am.update(&self.db).await.map_err(name_conflict)?;
+        let txn = self.begin_uow().await?;
+        let ch = am.update(&txn).await.map_err(name_conflict)?;
+        if ch.chatbot_id != bot_before {
+            // The chatbot that served this channel's clients no longer does: none is left waiting for it.
+            let reason = entity::HandOffReason::ChatbotRemoved;
+            crate::acd::lifecycle::hand_off_channels(&txn, ch.account_id, &[ch.id], reason).await?;
+        }
+        txn.commit().await?;
         // New settings apply to later assignments only; they can make room for waiting conversations.
         self.redistribute(ch.account_id).await;
         Ok(ch)

@@ -10,6 +10,7 @@ use entity::{
     ConversationStatus, ConversationSubstatus, Role, channel, contact, conversation, message, phone_number, user,
     wrap_up_code,
 };
+use sea_orm::sea_query::{Expr, Order, Query, WindowStatement};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -265,26 +266,56 @@ impl Engine {
         conversation: &conversation::Model,
         last: u64,
     ) -> Result<Vec<(message::Model, Option<user::Model>)>> {
-        let mut rows = message::Entity::find()
-            .filter(message::Column::ConversationId.eq(conversation.id))
-            .filter(message::Column::AccountId.eq(conversation.account_id))
-            .order_by_desc(message::Column::CreatedAt)
-            .order_by_desc(message::Column::Id)
-            .limit(last.min(MAX_MESSAGES))
+        let mut all = self.messages_of_many(conversation.account_id, &[conversation.id], last).await?;
+        Ok(all.remove(&conversation.id).unwrap_or_default())
+    }
+
+    /// The last `last` messages (at most [`MAX_MESSAGES`]) of each of the account's `conversation_ids`, oldest
+    /// first, each with its sender: one query for the messages of all the conversations (a window function
+    /// ranks each conversation's messages, newest first) and one for their senders. Every id asked for has an
+    /// entry, empty when it has no messages or is not a conversation of the account.
+    pub async fn messages_of_many(
+        &self,
+        account_id: Uuid,
+        conversation_ids: &[Uuid],
+        last: u64,
+    ) -> Result<HashMap<Uuid, Vec<(message::Model, Option<user::Model>)>>> {
+        let mut out: HashMap<Uuid, Vec<(message::Model, Option<user::Model>)>> =
+            conversation_ids.iter().map(|id| (*id, Vec::new())).collect();
+        let last = last.min(MAX_MESSAGES);
+        if conversation_ids.is_empty() || last == 0 {
+            return Ok(out);
+        }
+        let mut newest_first = WindowStatement::partition_by(message::Column::ConversationId);
+        newest_first.order_by(message::Column::CreatedAt, Order::Desc).order_by(message::Column::Id, Order::Desc);
+        let ranked = Query::select()
+            .column(message::Column::Id)
+            .expr_window_as(Expr::cust("ROW_NUMBER()"), newest_first, "rn")
+            .from(message::Entity)
+            .and_where(message::Column::AccountId.eq(account_id))
+            .and_where(message::Column::ConversationId.is_in(conversation_ids.iter().copied()))
+            .to_owned();
+        let kept = Query::select()
+            .column("id")
+            .from_subquery(ranked, "ranked")
+            .and_where(sea_orm::sea_query::ExprTrait::lte(Expr::col("rn"), last))
+            .to_owned();
+        let rows = message::Entity::find()
+            .filter(message::Column::AccountId.eq(account_id))
+            .filter(message::Column::Id.in_subquery(kept))
+            .order_by_asc(message::Column::CreatedAt)
+            .order_by_asc(message::Column::Id)
             .all(&self.db)
             .await?;
-        rows.reverse();
         let mut sender_ids: Vec<Uuid> = rows.iter().filter_map(|m| m.sender_user_id).collect();
         sender_ids.sort_unstable();
         sender_ids.dedup();
         let senders = if sender_ids.is_empty() { HashMap::new() } else { self.users_by_id(&sender_ids).await? };
-        Ok(rows
-            .into_iter()
-            .map(|m| {
-                let s = m.sender_user_id.and_then(|u| senders.get(&u).cloned());
-                (m, s)
-            })
-            .collect())
+        for m in rows {
+            let s = m.sender_user_id.and_then(|u| senders.get(&u).cloned());
+            out.entry(m.conversation_id).or_default().push((m, s));
+        }
+        Ok(out)
     }
 }
 

@@ -94,13 +94,24 @@ fn number_unusable(n: &phone_number::Model) -> Option<&'static str> {
     }
 }
 
+/// Who writes an outbound message: an agent (or staff), or the conversation's chatbot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Author {
+    User(Uuid),
+    Chatbot(Uuid),
+}
+
 fn new_outbound(
     account_id: Uuid,
     conversation_id: Uuid,
-    sender: Uuid,
+    author: Author,
     text: String,
     now: DateTime<Utc>,
 ) -> message::Model {
+    let (sender_user_id, chatbot_id) = match author {
+        Author::User(u) => (Some(u), None),
+        Author::Chatbot(b) => (None, Some(b)),
+    };
     message::Model {
         id: Uuid::now_v7(),
         account_id,
@@ -110,7 +121,8 @@ fn new_outbound(
         provider_message_id: None,
         delivery_status: Some(DeliveryStatus::Queued),
         delivery_error: None,
-        sender_user_id: Some(sender),
+        sender_user_id,
+        chatbot_id,
         sent_at: None,
         created_at: now,
         updated_at: now,
@@ -177,6 +189,22 @@ impl Engine {
                 txn.emit(NewEvent::conversation(EventKind::Assigned, c, Some(agent), c.created_at));
             }
         }
+        if rows.message.chatbot_id.is_some() {
+            // The chatbot answered: its timeout stops until the client writes again. Only while the conversation
+            // is still the chatbot's (a hand-off committed meanwhile wins).
+            let r = conversation::Entity::update_many()
+                .col_expr(conversation::Column::BotDeadline, Expr::value(Option::<DateTime<Utc>>::None))
+                .filter(conversation::Column::Id.eq(rows.message.conversation_id))
+                .filter(conversation::Column::Status.eq(ConversationStatus::Pending))
+                .exec(&txn)
+                .await?;
+            if r.rows_affected != 1 {
+                return Err(Error::conflict(
+                    "conversationId",
+                    "the conversation is no longer PENDING; a chatbot writes only while it serves the client",
+                ));
+            }
+        }
         message::Entity::insert(rows.message.clone().into_active_model()).exec(&txn).await?;
         let conv = match rows.conversation {
             Some(c) => c.clone(),
@@ -205,6 +233,12 @@ impl Engine {
     #[tracing::instrument(skip(self, actor, text), fields(user_id = %actor.user_id))]
     pub async fn send_message(&self, actor: &Actor, conversation_id: Uuid, text: &str) -> Result<message::Model> {
         let conv = self.conversation(actor, conversation_id).await?;
+        self.reply(&conv, Author::User(actor.user_id), text).await
+    }
+
+    /// A message in an existing conversation, by whoever may write there (checked by the caller): stored QUEUED
+    /// with its delivery job.
+    pub(crate) async fn reply(&self, conv: &conversation::Model, author: Author, text: &str) -> Result<message::Model> {
         let text = check_text(text).map_err(|e| Error::Invalid(vec![e]))?;
         if conv.status == ConversationStatus::Resolved {
             return Err(Error::conflict(
@@ -217,7 +251,7 @@ impl Engine {
             .await?
             .ok_or(Error::NotFound("phone number"))?;
         check_can_send(&number, "conversationId")?;
-        let msg = new_outbound(conv.account_id, conv.id, actor.user_id, text, Utc::now());
+        let msg = new_outbound(conv.account_id, conv.id, author, text, Utc::now());
         self.store_with_send_job(&SendRows { contact: None, conversation: None, message: &msg }).await?;
         self.message_by_id(msg.id).await
     }
@@ -305,8 +339,11 @@ impl Engine {
             // Writing first counts toward the agent's utilization and the channel's limit like any assignment.
             assignment_cost: Some(ch.utilization),
             resolution: None,
+            bot_deadline: None,
+            hand_off_reason: None,
+            handed_off_at: None,
         };
-        let msg = new_outbound(actor.account_id, conv.id, actor.user_id, text, now);
+        let msg = new_outbound(actor.account_id, conv.id, Author::User(actor.user_id), text, now);
         let rows = SendRows {
             contact: if existing.is_some() { None } else { Some(&new_contact) },
             conversation: Some(&conv),

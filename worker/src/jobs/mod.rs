@@ -1,5 +1,6 @@
 //! Background jobs on apalis storage in the product's own database: apalis-sqlite on the embedded default,
-//! apalis-postgres on PostgreSQL, sharing the sea-orm pool. Every job type has a stable queue name, explicit
+//! apalis-postgres on PostgreSQL (sharing the sea-orm pool there; on SQLite apalis has a pool of its own, see
+//! [`JobStore::from_db`]). Every job type has a stable queue name, explicit
 //! attempts, a per-run timeout and a concurrency bound (`JobSpec`). Retries of provider calls are the domain's
 //! own (a new delayed job with `attempt + 1`), so backoff is explicit and visible in the row's state.
 
@@ -48,6 +49,14 @@ pub enum Due {
 }
 
 impl Due {
+    /// The unix second a delayed job may start at; `None` for a job due now (the database's clock stamps it).
+    fn later_than_now(self) -> Option<i64> {
+        match self {
+            Due::Now => None,
+            later => Some(later.unix_seconds()),
+        }
+    }
+
     /// The unix second the job may start at.
     pub fn unix_seconds(self) -> i64 {
         let at = match self {
@@ -67,40 +76,70 @@ impl Due {
 /// With an idempotency key, a job already queued with that key (in the same queue, while its row exists) is not
 /// queued again; the result says whether this call queued it. `ON CONFLICT DO NOTHING` keeps a duplicate from
 /// aborting the caller's PostgreSQL transaction.
+///
+/// A job due now takes the database's own clock for `run_at`: on PostgreSQL that is `now()`, the start of the
+/// caller's transaction, which apalis' insert trigger compares `run_at` with to decide whether to NOTIFY. A time
+/// read from the application's clock is later than that whenever the transaction crossed a second boundary
+/// before the insert, and such a job got no notification (a worker in another process found it only at its next
+/// poll).
 pub async fn enqueue_keyed<J: Job, C: ConnectionTrait>(db: &C, job: &J, due: Due, key: Option<&str>) -> Result<bool> {
-    let args = serde_json::to_vec(job).context("encoding the job")?;
-    let id = ulid::Ulid::generate().to_string();
-    let (sql, values): (&str, Vec<sea_orm::Value>) = match db.get_database_backend() {
-        DatabaseBackend::Postgres => (
-            "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, \
-             idempotency_key) VALUES ($1, $2, $3, 'Pending', 0, $4, to_timestamp($5), 0, $6) ON CONFLICT DO NOTHING",
-            vec![
-                id.into(),
-                J::SPEC.queue.into(),
-                args.into(),
-                (J::SPEC.max_attempts as i32).into(),
-                due.unix_seconds().into(),
-                key.map(str::to_owned).into(),
-            ],
-        ),
-        _ => (
-            "INSERT INTO Jobs (job, id, job_type, status, attempts, max_attempts, run_at, priority, \
-             idempotency_key) VALUES ($1, $2, $3, 'Pending', 0, $4, $5, 0, $6) ON CONFLICT DO NOTHING",
-            vec![
-                args.into(),
-                id.into(),
-                J::SPEC.queue.into(),
-                (J::SPEC.max_attempts as i64).into(),
-                due.unix_seconds().into(),
-                key.map(str::to_owned).into(),
-            ],
-        ),
-    };
+    Ok(insert_jobs(db, &[(job, key)], due).await? == 1)
+}
+
+/// Queues several jobs of one type on `db` in one statement (see [`enqueue_keyed`]); the number queued.
+pub async fn enqueue_many<J: Job, C: ConnectionTrait>(db: &C, jobs: &[J], due: Due) -> Result<u64> {
+    let rows: Vec<(&J, Option<&str>)> = jobs.iter().map(|j| (j, None)).collect();
+    insert_jobs(db, &rows, due).await
+}
+
+/// apalis' job table: `apalis.jobs` on PostgreSQL, `Jobs` on SQLite.
+pub fn table(backend: DatabaseBackend) -> &'static str {
+    match backend {
+        DatabaseBackend::Postgres => "apalis.jobs",
+        _ => "Jobs",
+    }
+}
+
+/// The one statement that writes job rows: one multi-row `INSERT` whatever their number.
+async fn insert_jobs<J: Job, C: ConnectionTrait>(db: &C, jobs: &[(&J, Option<&str>)], due: Due) -> Result<u64> {
+    use std::fmt::Write;
+    if jobs.is_empty() {
+        return Ok(0);
+    }
+    let backend = db.get_database_backend();
+    let pg = backend == DatabaseBackend::Postgres;
+    let mut sql = format!("INSERT INTO {}", table(backend));
+    sql.push_str(" (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key) VALUES ");
+    let run_at = due.later_than_now();
+    let mut values: Vec<sea_orm::Value> = Vec::with_capacity(jobs.len() * 6);
+    for (i, (job, key)) in jobs.iter().enumerate() {
+        let n = i * 6;
+        let (id, queue, args, attempts, at, idem) = (n + 1, n + 2, n + 3, n + 4, n + 5, n + 6);
+        let sep = if i == 0 { "" } else { ", " };
+        let _ = if pg {
+            write!(
+                sql,
+                "{sep}(${id}, ${queue}, ${args}, 'Pending', 0, ${attempts}, COALESCE(to_timestamp(${at}), now()), 0, ${idem})"
+            )
+        } else {
+            write!(
+                sql,
+                "{sep}(${id}, ${queue}, ${args}, 'Pending', 0, ${attempts}, COALESCE(${at}, CAST(strftime('%s', 'now') AS INTEGER)), 0, ${idem})"
+            )
+        };
+        values.push(ulid::Ulid::generate().to_string().into());
+        values.push(J::SPEC.queue.into());
+        values.push(serde_json::to_vec(job).context("encoding the job")?.into());
+        values.push(if pg { (J::SPEC.max_attempts as i32).into() } else { (J::SPEC.max_attempts as i64).into() });
+        values.push(run_at.into());
+        values.push(key.map(str::to_owned).into());
+    }
+    sql.push_str(" ON CONFLICT DO NOTHING");
     let r = db
-        .execute_raw(Statement::from_sql_and_values(db.get_database_backend(), sql, values))
+        .execute_raw(Statement::from_sql_and_values(backend, sql, values))
         .await
-        .with_context(|| format!("queueing a {} job", J::SPEC.queue))?;
-    Ok(r.rows_affected() == 1)
+        .with_context(|| format!("queueing {} {} job(s)", jobs.len(), J::SPEC.queue))?;
+    Ok(r.rows_affected())
 }
 
 /// Queues a job on `db` (see [`enqueue_keyed`]).
@@ -115,11 +154,27 @@ pub enum JobStore {
     Postgres(apalis_postgres::PgPool),
 }
 
+/// Connections of apalis' own pool on SQLite (see [`JobStore::from_db`]).
+const SQLITE_JOB_CONNECTIONS: u32 = 4;
+
 impl JobStore {
+    /// The job store of the product's database. On PostgreSQL apalis shares the product's pool. On SQLite it
+    /// gets a pool of its own, to the same file with the same settings (WAL, `synchronous=NORMAL`, busy
+    /// timeout): every apalis statement there is a write (fetch, heartbeat, acknowledgement), and while another
+    /// writer holds the lock each of them waits out the busy timeout on its connection. On a shared pool the
+    /// eight queues' workers could then take every connection, and reads (a GraphQL request, a webhook's token
+    /// lookup) would wait for a connection instead of reading the WAL snapshot at once.
     pub fn from_db(db: &DatabaseConnection) -> Self {
         match db.get_database_backend() {
             DatabaseBackend::Postgres => JobStore::Postgres(db.get_postgres_connection_pool().clone()),
-            _ => JobStore::Sqlite(db.get_sqlite_connection_pool().clone()),
+            _ => {
+                let options = db.get_sqlite_connection_pool().connect_options();
+                JobStore::Sqlite(
+                    apalis_sqlite::SqlitePoolOptions::new()
+                        .max_connections(SQLITE_JOB_CONNECTIONS)
+                        .connect_lazy_with((*options).clone()),
+                )
+            }
         }
     }
 

@@ -8,6 +8,7 @@ use super::verify::VerifyNumber;
 use super::{Job, JobStore};
 use crate::Engine;
 use crate::acd::timers::{OfferTimeout, WrapUpTimeout};
+use crate::chatbots::delivery::{ChatbotTimeout, PostToChatbot};
 use crate::conversations::inbound::ProcessWebhook;
 use crate::conversations::outbound::SendMessage;
 use apalis::prelude::*;
@@ -91,6 +92,8 @@ fn register_all<R: Registry>(r: R) -> R {
         .add::<ReverifyBatch>()
         .add::<OfferTimeout>()
         .add::<WrapUpTimeout>()
+        .add::<PostToChatbot>()
+        .add::<ChatbotTimeout>()
 }
 
 struct SqliteRegistry {

@@ -57,6 +57,10 @@ pub enum ProviderError {
     /// The channel's `apiUrl` cannot be turned into a request URL (not an absolute http/https URL).
     #[error("the provider URL is not usable: {0}")]
     InvalidUrl(String),
+    /// The channel's `apiUrl` is, or resolves to, a loopback, private or link-local address and the deployment does
+    /// not allow those (`APP_ALLOW_PRIVATE_URLS`). Not retried: only a new URL or setting changes the answer.
+    #[error("the provider URL is refused: {0}")]
+    PrivateAddress(String),
 }
 
 impl ProviderError {
@@ -82,6 +86,7 @@ impl ProviderError {
             Self::Rejected { .. } => "REJECTED",
             Self::Protocol(_) => "PROTOCOL_ERROR",
             Self::InvalidUrl(_) => "INVALID_API_URL",
+            Self::PrivateAddress(_) => "PRIVATE_ADDRESS",
         }
     }
 }
@@ -357,6 +362,7 @@ mod tests {
             (ProviderError::Rejected { status: 422, message: "x".into() }, "REJECTED"),
             (ProviderError::Protocol("x".into()), "PROTOCOL_ERROR"),
             (ProviderError::InvalidUrl("x".into()), "INVALID_API_URL"),
+            (ProviderError::PrivateAddress("x".into()), "PRIVATE_ADDRESS"),
         ] {
             assert!(!e.is_transient());
             assert_eq!(e.reason_code(), code);

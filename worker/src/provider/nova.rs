@@ -5,6 +5,7 @@
 
 use super::{NumberStatus, OutboundMessage, Provider, ProviderError};
 use crate::crypto::Secret;
+use crate::net::UrlPolicy;
 use futures::future::BoxFuture;
 use reqwest::header::RETRY_AFTER;
 use reqwest::{RequestBuilder, Response, StatusCode};
@@ -25,29 +26,48 @@ const MAX_DETAIL: usize = 200;
 #[derive(Debug, Clone)]
 pub struct NovaClient {
     http: reqwest::Client,
+    /// Which addresses the channel's `apiUrl` may reach (its client's resolver applies it to names).
+    policy: UrlPolicy,
 }
 
 impl NovaClient {
-    /// A client with the production timeouts (connect 5 s, request 15 s).
+    /// A client with the production timeouts (connect 5 s, request 15 s) that may reach any address.
     pub fn new() -> Result<Self, reqwest::Error> {
         Self::with_timeout(REQUEST_TIMEOUT)
     }
 
+    /// A client with the production timeouts that reaches only the addresses `policy` allows.
+    pub fn with_policy(policy: UrlPolicy) -> Result<Self, reqwest::Error> {
+        Self::build(policy, REQUEST_TIMEOUT)
+    }
+
     /// A client whose requests time out after `timeout` (the connect timeout is 5 s or `timeout`, the smaller).
     pub fn with_timeout(timeout: Duration) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
+        Self::build(UrlPolicy::default(), timeout)
+    }
+
+    fn build(policy: UrlPolicy, timeout: Duration) -> Result<Self, reqwest::Error> {
+        let http = policy
+            .client_builder()
             .connect_timeout(CONNECT_TIMEOUT.min(timeout))
             .timeout(timeout)
             // The key is in a header: never follow the provider (or anyone) elsewhere with it.
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("wa-contact-center/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { http })
+        Ok(Self { http, policy })
+    }
+
+    /// The request URL for `segments` under `api_url`, if the policy lets us connect to its host.
+    fn target(&self, api_url: &str, segments: &[&str]) -> Result<Url, ProviderError> {
+        let url = endpoint(api_url, segments)?;
+        self.policy.check_connect(&url).map_err(|e| ProviderError::PrivateAddress(e.to_string()))?;
+        Ok(url)
     }
 
     #[tracing::instrument(name = "nova.verify", skip_all, fields(number = %e164))]
     async fn verify_number(&self, api_url: &str, e164: &str, api_key: &Secret) -> Result<NumberStatus, ProviderError> {
-        let url = endpoint(api_url, &["v1", "numbers", e164])?;
+        let url = self.target(api_url, &["v1", "numbers", e164])?;
         let result = async {
             let body = call(self.http.get(url).bearer_auth(api_key.expose())).await?;
             let answer: NumberAnswer = serde_json::from_slice(&body)
@@ -79,7 +99,7 @@ impl NovaClient {
         api_key: &Secret,
         msg: &OutboundMessage,
     ) -> Result<String, ProviderError> {
-        let url = endpoint(api_url, &["v1", "messages"])?;
+        let url = self.target(api_url, &["v1", "messages"])?;
         let result = async {
             let body = call(self.http.post(url).bearer_auth(api_key.expose()).json(msg)).await?;
             let answer: SendAnswer = serde_json::from_slice(&body)
@@ -189,28 +209,12 @@ async fn read_body(mut response: Response) -> Result<Vec<u8>, ProviderError> {
 }
 
 /// A transport failure as a transient error: what went wrong, down to the root cause, without the URL (which
-/// could hold credentials) and, like every request detail, without the API key.
+/// could hold credentials) and, like every request detail, without the API key. A refusal of the URL policy's
+/// resolver (the name resolves only to private addresses) is not transient.
 fn transport_error(e: reqwest::Error) -> ProviderError {
-    let what = if e.is_timeout() {
-        "the request timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else if e.is_body() || e.is_decode() {
-        "cannot read the answer"
-    } else {
-        "the request failed"
-    };
-    let mut causes = Vec::new();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        causes.push(s.to_string());
-        source = s.source();
-    }
-    causes.dedup();
-    if causes.is_empty() {
-        ProviderError::Transient(what.to_owned())
-    } else {
-        ProviderError::Transient(format!("{what}: {}", causes.join(": ")))
+    match crate::net::request_failure(&e) {
+        Ok(what) => ProviderError::Transient(what),
+        Err(refused) => ProviderError::PrivateAddress(refused.to_string()),
     }
 }
 
@@ -310,5 +314,32 @@ mod tests {
     fn builds_with_any_timeout() {
         assert!(NovaClient::new().is_ok());
         assert!(NovaClient::with_timeout(Duration::from_millis(200)).is_ok());
+    }
+
+    #[tokio::test]
+    async fn private_api_urls_are_refused_for_good() {
+        let strict = NovaClient::with_policy(UrlPolicy { allow_private: false }).unwrap();
+        let key = Secret::new("k");
+        let msg = OutboundMessage {
+            from: "+14155550123".into(),
+            to: "+14155550999".into(),
+            text: "hi".into(),
+            client_message_id: uuid::Uuid::new_v4(),
+        };
+        // An IP literal is refused before any connection; a name by the resolver.
+        for api_url in ["http://127.0.0.1:9/api", "http://[::1]:9/", "http://localhost:9/"] {
+            let e = strict.verify(api_url, "+14155550123", &key).await.unwrap_err();
+            assert!(matches!(e, ProviderError::PrivateAddress(_)), "{api_url}: {e:?}");
+            assert!(!e.is_transient());
+            assert_eq!(e.reason_code(), "PRIVATE_ADDRESS");
+            let e = strict.send(api_url, &key, &msg).await.unwrap_err();
+            assert!(matches!(e, ProviderError::PrivateAddress(_)), "{api_url}: {e:?}");
+        }
+        let e = strict.verify("http://nova.localhost:9/", "+1", &key).await.unwrap_err();
+        assert!(e.to_string().contains("APP_ALLOW_PRIVATE_URLS=true"), "{e}");
+        // The permissive default tries to connect (nothing listens on port 9): a transient failure.
+        let open = NovaClient::with_policy(UrlPolicy::default()).unwrap();
+        let e = open.verify("http://127.0.0.1:9/api", "+14155550123", &key).await.unwrap_err();
+        assert!(e.is_transient(), "{e:?}");
     }
 }

@@ -11,6 +11,12 @@ type HmacSha256 = Hmac<Sha256>;
 pub const TIMESTAMP_HEADER: &str = "X-Nova-Timestamp";
 /// The header carrying `sha256=<hex digest>`.
 pub const SIGNATURE_HEADER: &str = "X-Nova-Signature";
+/// The same rule signs the product's posts to a chatbot, keyed by the chatbot's signing secret, under these
+/// header names.
+pub const BOT_TIMESTAMP_HEADER: &str = "X-Timestamp";
+pub const BOT_SIGNATURE_HEADER: &str = "X-Signature";
+/// The header naming the message a chatbot post is about, stable across retries (the bot drops a repeat).
+pub const BOT_IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 /// How far (seconds, either way) a timestamp may be from our clock.
 pub const TOLERANCE_SECS: u64 = 300;
 
