@@ -177,16 +177,41 @@ impl TestApp {
     }
 
     async fn spawn_full(capture_logs: bool, live: worker::live::LiveSettings, urls: worker::net::UrlPolicy) -> Self {
-        match Self::try_spawn(capture_logs, live, urls, Default::default()).await {
+        match Self::try_spawn(capture_logs, live, urls, Default::default(), true).await {
             Ok(app) => app,
             Err(e) => panic!("cannot start the test app: {e:#}"),
         }
     }
 
+    /// As `spawn_with`, with no job workers until [`TestApp::start_workers`] (load generators that measure
+    /// intake alone, then processing of the backlog).
+    pub async fn spawn_without_workers(capture_logs: bool) -> Self {
+        let (live, urls) = (worker::live::LiveSettings::default(), worker::net::UrlPolicy::default());
+        match Self::try_spawn(capture_logs, live, urls, Default::default(), false).await {
+            Ok(app) => app,
+            Err(e) => panic!("cannot start the test app: {e:#}"),
+        }
+    }
+
+    /// Starts the job workers of an app spawned without them; they stop with the app.
+    pub fn start_workers(&self) {
+        let Some(tx) = self.shutdown.as_ref() else { return };
+        let mut rx = tx.subscribe();
+        let stopped = async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        tokio::spawn(worker::jobs::runtime::run_workers_with(self.engine.clone(), Self::worker_settings(), stopped));
+    }
+
+    /// No re-verification ticker: a tick at the top of the hour would re-verify the test's numbers.
+    fn worker_settings() -> worker::jobs::runtime::WorkerSettings {
+        worker::jobs::runtime::WorkerSettings { reverify_schedule: None, ..Default::default() }
+    }
+
     /// As `spawn`, with login throttling settings (trusted proxies and networks).
     pub async fn spawn_with_login(login: worker::throttle::LoginSettings) -> Self {
         let (live, urls) = (worker::live::LiveSettings::default(), worker::net::UrlPolicy::default());
-        match Self::try_spawn(true, live, urls, login).await {
+        match Self::try_spawn(true, live, urls, login, true).await {
             Ok(app) => app,
             Err(e) => panic!("cannot start the test app: {e:#}"),
         }
@@ -197,6 +222,7 @@ impl TestApp {
         live: worker::live::LiveSettings,
         urls: worker::net::UrlPolicy,
         login: worker::throttle::LoginSettings,
+        workers: bool,
     ) -> anyhow::Result<Self> {
         if capture_logs {
             logs::install();
@@ -227,9 +253,9 @@ impl TestApp {
             }
         };
         tokio::spawn(api::app::serve(listener, engine.clone(), stopped()));
-        // No re-verification ticker: a tick at the top of the hour would re-verify the test's numbers.
-        let settings = worker::jobs::runtime::WorkerSettings { reverify_schedule: None, ..Default::default() };
-        tokio::spawn(worker::jobs::runtime::run_workers_with(engine.clone(), settings, stopped()));
+        if workers {
+            tokio::spawn(worker::jobs::runtime::run_workers_with(engine.clone(), Self::worker_settings(), stopped()));
+        }
         Ok(Self {
             addr,
             base: format!("http://{addr}"),

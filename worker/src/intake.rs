@@ -20,8 +20,10 @@ use crate::{Engine, Result};
 use chrono::Utc;
 use entity::{channel, phone_number, webhook_delivery};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -106,8 +108,8 @@ impl Engine {
         signature_header: Option<&str>,
         body: &[u8],
     ) -> Result<Outcome> {
-        // The channel's numbers, found by the URL's token in one read; the channel itself is read only when it
-        // has none (or does not exist).
+        // The channel's numbers, found by the URL's token in one read (or from the last second's read, see
+        // [`WebhookNumbers`]); the channel itself is read only when it has none (or does not exist).
         let numbers = self.numbers_by_webhook_token(token).await?;
         let (channel_id, account_id) = match numbers.first() {
             Some(n) => (n.channel_id, n.account_id),
@@ -122,7 +124,7 @@ impl Engine {
         // The numbers whose key signed these exact bytes.
         let mut signers = Vec::new();
         let mut last_error = None;
-        for n in &numbers {
+        for n in numbers.iter() {
             let key = self.cipher.decrypt(&n.api_key_enc)?;
             match signature::verify(key.expose(), timestamp, signature_header, body, now) {
                 Ok(()) => signers.push(n.clone()),
@@ -195,22 +197,87 @@ impl Engine {
     }
 
     /// Every number (deleted ones too) of the live channel whose webhook token this is.
-    async fn numbers_by_webhook_token(&self, token: &str) -> Result<Vec<phone_number::Model>> {
+    async fn numbers_by_webhook_token(&self, token: &str) -> Result<Arc<[phone_number::Model]>> {
+        let token_hash = crate::crypto::sha256_hex(token);
+        if let Some(numbers) = self.webhook_numbers.get(&token_hash) {
+            return Ok(numbers);
+        }
+        let generation = self.webhook_numbers.generation();
         let channel = sea_orm::sea_query::Query::select()
             .column(channel::Column::Id)
             .from(channel::Entity)
-            .and_where(channel::Column::WebhookTokenHash.eq(crate::crypto::sha256_hex(token)))
+            .and_where(channel::Column::WebhookTokenHash.eq(token_hash.as_str()))
             .and_where(channel::Column::DeletedAt.is_null())
             .to_owned();
-        Ok(phone_number::Entity::find()
+        let numbers: Arc<[phone_number::Model]> = phone_number::Entity::find()
             .filter(phone_number::Column::ChannelId.in_subquery(channel))
             .all(&self.db)
-            .await?)
+            .await?
+            .into();
+        self.webhook_numbers.put(token_hash, generation, Arc::clone(&numbers));
+        Ok(numbers)
     }
 
     /// Stores the delivery with its processing job, in the next group commit; a taken dedupe key stores nothing.
     async fn store_delivery(&self, d: NewDelivery) -> Result<Accepted> {
         self.intake.store(d).await
+    }
+}
+
+/// How long a channel's numbers, read for a webhook token, serve that token's next deliveries in this process.
+pub const WEBHOOK_NUMBERS_TTL: Duration = Duration::from_secs(1);
+
+/// Above this many entries, expired ones are dropped when another is added.
+const WEBHOOK_NUMBERS_PRUNE_AT: usize = 1024;
+
+/// The numbers of recently seen webhook tokens (keyed by the token's hash, never the token), so that a channel's
+/// stream of deliveries costs one read a second instead of one each. A change of numbers or webhook tokens made
+/// through this process (a number added, enabled or disabled, given a new key, deleted or restored; a channel
+/// deleted or its URL rotated) calls [`WebhookNumbers::forget`] and takes effect at once; one made through
+/// another process takes effect here within [`WEBHOOK_NUMBERS_TTL`]. A token with no numbers (unknown, or a
+/// channel without any) is not kept.
+#[derive(Default)]
+pub struct WebhookNumbers {
+    /// Bumped by every `forget`: an entry read before it is not used, even if stored after it.
+    generation: AtomicU64,
+    entries: Mutex<HashMap<String, CachedNumbers>>,
+}
+
+struct CachedNumbers {
+    read_at: Instant,
+    generation: u64,
+    numbers: Arc<[phone_number::Model]>,
+}
+
+impl WebhookNumbers {
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    fn get(&self, token_hash: &str) -> Option<Arc<[phone_number::Model]>> {
+        let entries = self.entries.lock().ok()?;
+        let e = entries.get(token_hash)?;
+        (e.generation == self.generation() && e.read_at.elapsed() < WEBHOOK_NUMBERS_TTL).then(|| Arc::clone(&e.numbers))
+    }
+
+    /// Keeps what a read begun at `generation` found.
+    fn put(&self, token_hash: String, generation: u64, numbers: Arc<[phone_number::Model]>) {
+        if numbers.is_empty() {
+            return;
+        }
+        let Ok(mut entries) = self.entries.lock() else { return };
+        if entries.len() >= WEBHOOK_NUMBERS_PRUNE_AT {
+            entries.retain(|_, e| e.read_at.elapsed() < WEBHOOK_NUMBERS_TTL);
+        }
+        entries.insert(token_hash, CachedNumbers { read_at: Instant::now(), generation, numbers });
+    }
+
+    /// Numbers or webhook tokens changed: what was read before is not used again.
+    pub fn forget(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
     }
 }
 
@@ -365,4 +432,54 @@ async fn commit_batch(db: &DatabaseConnection, batch: &[&NewDelivery]) -> Result
     enqueue_many(&txn, &jobs, Due::Now).await?;
     txn.commit().await?;
     Ok(stored)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn numbers() -> Arc<[phone_number::Model]> {
+        let now = Utc::now();
+        Arc::from(vec![phone_number::Model {
+            id: Uuid::now_v7(),
+            account_id: Uuid::now_v7(),
+            channel_id: Uuid::now_v7(),
+            e164: "+14155550100".into(),
+            api_key_enc: String::new(),
+            api_key_hint: "0100".into(),
+            enabled: true,
+            verification: entity::Verification::Unverified,
+            verification_error: None,
+            last_verified_at: None,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+        }])
+    }
+
+    #[test]
+    fn what_a_read_found_is_kept_until_a_change_or_the_ttl() {
+        let cache = WebhookNumbers::default();
+        cache.put("hash".into(), cache.generation(), numbers());
+        assert!(cache.get("hash").is_some());
+        assert!(cache.get("other").is_none());
+        cache.forget();
+        assert!(cache.get("hash").is_none(), "a change through this process is seen at once");
+        // A read begun before a change, stored after it, is not used.
+        let before = cache.generation();
+        cache.forget();
+        cache.put("hash".into(), before, numbers());
+        assert!(cache.get("hash").is_none());
+        // Nothing is kept for a token without numbers.
+        cache.put("none".into(), cache.generation(), Arc::from(Vec::new()));
+        assert!(cache.entries.lock().map(|e| !e.contains_key("none")).unwrap_or(false));
+        // An entry older than the TTL is not used.
+        cache.put("hash".into(), cache.generation(), numbers());
+        if let Ok(mut entries) = cache.entries.lock()
+            && let Some(e) = entries.get_mut("hash")
+        {
+            e.read_at -= WEBHOOK_NUMBERS_TTL;
+        }
+        assert!(cache.get("hash").is_none());
+    }
 }

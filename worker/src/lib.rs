@@ -57,6 +57,8 @@ pub struct Engine {
     pub statements: Arc<std::sync::atomic::AtomicU64>,
     /// Webhook deliveries waiting to be stored share one transaction and one commit.
     pub intake: Arc<intake::GroupCommit>,
+    /// The numbers of recently seen webhook tokens (forgotten at once by a change made through this process).
+    pub webhook_numbers: Arc<intake::WebhookNumbers>,
 }
 
 impl Engine {
@@ -70,6 +72,7 @@ impl Engine {
         let wakeups: Arc<jobs::wake::Wakeups> = Arc::default();
         Ok(Self {
             intake: Arc::new(intake::GroupCommit::new(db.clone(), Arc::clone(&wakeups))),
+            webhook_numbers: Arc::default(),
             jobs: jobs::JobStore::from_db(&db),
             cipher: Arc::new(cipher),
             public_base_url: Arc::from(public_base_url.trim_end_matches('/')),

@@ -88,6 +88,7 @@ impl Engine {
         .insert(&self.db)
         .await
         .map_err(number_taken)
+        .inspect(|_| self.webhook_numbers.forget())
     }
 
     /// A number of the caller's account, in any state. Agents see the numbers of their channels.
@@ -126,7 +127,9 @@ impl Engine {
         am.verification_error = Set(None);
         am.last_verified_at = Set(None);
         am.updated_at = Set(Utc::now());
-        Ok(am.update(&self.db).await?)
+        let n = am.update(&self.db).await?;
+        self.webhook_numbers.forget();
+        Ok(n)
     }
 
     pub async fn set_phone_number_enabled(
@@ -142,7 +145,9 @@ impl Engine {
         let mut am: phone_number::ActiveModel = n.into();
         am.enabled = Set(enabled);
         am.updated_at = Set(Utc::now());
-        Ok(am.update(&self.db).await?)
+        let n = am.update(&self.db).await?;
+        self.webhook_numbers.forget();
+        Ok(n)
     }
 
     /// Moves a number to the channel's Deleted list. Deleting a deleted number changes nothing.
@@ -155,7 +160,9 @@ impl Engine {
         let now = Utc::now();
         am.deleted_at = Set(Some(now));
         am.updated_at = Set(now);
-        Ok(am.update(&self.db).await?)
+        let n = am.update(&self.db).await?;
+        self.webhook_numbers.forget();
+        Ok(n)
     }
 
     /// Brings a deleted number back to the Active list, unless another live number took it meanwhile.
@@ -167,7 +174,7 @@ impl Engine {
         let mut am: phone_number::ActiveModel = n.into();
         am.deleted_at = Set(None);
         am.updated_at = Set(Utc::now());
-        am.update(&self.db).await.map_err(number_taken)
+        am.update(&self.db).await.map_err(number_taken).inspect(|_| self.webhook_numbers.forget())
     }
 
     /// Numbers of several channels at once, both lists, oldest first: one query.

@@ -4,7 +4,9 @@
 //! On PostgreSQL it also runs `pgbench` with a one-row INSERT script at the same concurrency against the same
 //! server and prints the ratio of webhook intake to raw single-row commits, and (when `node` and `npm` are
 //! installed) graphile-worker's rate on as many no-op jobs at concurrency 8 in the same database
-//! (`tests/reference/graphile`), with the ratio of the product's processing rate to it.
+//! (`tests/reference/graphile`), with the ratio of the product's processing rate to it. With `--intake-only` the
+//! job workers start only once every delivery is acknowledged: intake is measured alone, as pgbench runs alone,
+//! then the processing of the whole backlog.
 //!
 //! SQLite:     cargo run --release -p tests --bin webhook-load -- --concurrency 16 --requests 5000
 //! PostgreSQL: TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres cargo run --release -p tests --bin webhook-load
@@ -37,6 +39,10 @@ struct Args {
     /// in the path. 0 leaves conversations queued.
     #[arg(long, default_value_t = 50)]
     agents: usize,
+    /// Job workers start only when every delivery is acknowledged: intake is measured alone (as pgbench runs
+    /// alone), then processing of the whole backlog. Ack -> offered is not measured.
+    #[arg(long)]
+    intake_only: bool,
 }
 
 const OUR: &str = "+14155550100";
@@ -45,7 +51,8 @@ const KEY: &str = "load-test-key-0001";
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let app = TestApp::spawn_with(false).await;
+    let app =
+        if args.intake_only { TestApp::spawn_without_workers(false).await } else { TestApp::spawn_with(false).await };
     let backend = format!("{:?}", app.db.backend);
     // Room for every client's conversation: `clients / agents` each, within 100 % utilization.
     let per_agent = args.clients.div_ceil(args.agents.max(1)).max(1);
@@ -100,6 +107,13 @@ async fn main() -> anyhow::Result<()> {
     }
     let intake = started.elapsed();
     let batches = app.engine.intake.batches() - batches_before;
+    // Processing is timed from the start, or from the workers' start when intake ran alone.
+    let processing_from = if args.intake_only {
+        app.start_workers();
+        Instant::now()
+    } else {
+        started
+    };
     let pending = || async {
         entity::webhook_delivery::Entity::find()
             .filter(entity::webhook_delivery::Column::ProcessedAt.is_null())
@@ -110,7 +124,7 @@ async fn main() -> anyhow::Result<()> {
     while pending().await > 0 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let drained = started.elapsed();
+    let drained = processing_from.elapsed();
     let messages = app.count("messages").await;
     lat.sort();
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1000.0;
@@ -118,13 +132,14 @@ async fn main() -> anyhow::Result<()> {
     let processing = lat.len() as f64 / drained.as_secs_f64();
     println!(
         "backend={backend} concurrency={} deliveries={} accepted/s={rate:.0} ack_p50={:.2}ms ack_p99={:.2}ms \
-         intake={:.2}s drained_after={:.2}s (processing {:.0}/s) messages={messages}",
+         intake={:.2}s drained_after={:.2}s{} (processing {:.0}/s) messages={messages}",
         args.concurrency,
         lat.len(),
         pct(0.50),
         pct(0.99),
         intake.as_secs_f64(),
         drained.as_secs_f64(),
+        if args.intake_only { " from the workers' start" } else { "" },
         processing,
     );
     let statements = app.engine.statements.load(std::sync::atomic::Ordering::Relaxed) - statements_before;
@@ -137,7 +152,7 @@ async fn main() -> anyhow::Result<()> {
     if messages != lat.len() as i64 {
         anyhow::bail!("{} deliveries accepted but {messages} messages stored", lat.len());
     }
-    if args.agents > 0 {
+    if args.agents > 0 && !args.intake_only {
         let mut offered = ack_to_offer(&app, &first_ack).await?;
         println!(
             "webhook ack -> conversation offered ({} agents, {} conversations): p50={:.1}ms p99={:.1}ms",
@@ -157,6 +172,13 @@ async fn main() -> anyhow::Result<()> {
             );
         }
     }
+    // The HTTP floor of this machine and process: the same client and server, no database, no signature.
+    let floor = healthz_rate(&app, args.concurrency, args.requests).await?;
+    println!(
+        "HTTP reference: GET /healthz, concurrency={}: {floor:.0}/s; webhook intake / bare HTTP = {:.2}",
+        args.concurrency,
+        rate / floor
+    );
     if app.db.backend == worker::config::Backend::Postgres {
         let tps = pgbench(&app.db.url, args.concurrency, args.pgbench_seconds).await?;
         println!(
@@ -242,6 +264,30 @@ async fn commits(app: &TestApp) -> Option<i64> {
     let row =
         app.engine.db.query_one_raw(Statement::from_string(app.engine.db.get_database_backend(), sql)).await.ok()??;
     row.try_get::<i64>("", "n").ok()
+}
+
+/// Requests per second of `GET /healthz` over the load generator's own client at `concurrency`.
+async fn healthz_rate(app: &TestApp, concurrency: usize, requests: usize) -> anyhow::Result<f64> {
+    let url = format!("{}/healthz", app.base);
+    let per = requests.div_ceil(concurrency);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (http, url) = (app.http.clone(), url.clone());
+            tokio::spawn(async move {
+                for _ in 0..per {
+                    let resp = http.get(&url).send().await?;
+                    anyhow::ensure!(resp.status() == 200, "healthz answered {}", resp.status());
+                    resp.bytes().await?;
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await??;
+    }
+    Ok((per * concurrency) as f64 / started.elapsed().as_secs_f64())
 }
 
 /// Runs pgbench with a one-row INSERT script; returns transactions per second.

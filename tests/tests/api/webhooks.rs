@@ -265,6 +265,43 @@ async fn refused_deliveries_get_a_clear_4xx_and_store_nothing() {
 }
 
 #[tokio::test]
+async fn a_number_disabled_through_another_process_refuses_deliveries_within_a_second() {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let h = hooked(false).await;
+    let (status, answer) = h.sim.post_webhook(&h.url, KEY, &message_event("wamid-x0", OUR, CLIENT, "one")).await;
+    assert_eq!(status, 200, "{answer}");
+    // Another api process disables the number: the row changes and this process is not told.
+    entity::phone_number::Entity::update_many()
+        .col_expr(entity::phone_number::Column::Enabled, sea_orm::sea_query::Expr::value(false))
+        .filter(entity::phone_number::Column::Id.eq(h.number.parse::<uuid::Uuid>().unwrap()))
+        .exec(&h.app.engine.db)
+        .await
+        .unwrap();
+    let disabled = Instant::now();
+    let mut n = 0;
+    let refused_after = tests::eventually(Duration::from_secs(10), "a delivery refused as NUMBER_DISABLED", || {
+        n += 1;
+        let event = message_event(&format!("wamid-x{n}"), OUR, CLIENT, "again");
+        let h = &h;
+        async move {
+            let (status, answer) = h.sim.post_webhook(&h.url, KEY, &event).await;
+            match status {
+                403 if answer.contains("NUMBER_DISABLED") => Some(disabled.elapsed()),
+                200 => None,
+                _ => panic!("unexpected answer {status}: {answer}"),
+            }
+        }
+    })
+    .await;
+    eprintln!("refused {refused_after:?} after the change, after {} deliveries", n - 1);
+    let (status, answer) = h.sim.post_webhook(&h.url, KEY, &message_event("wamid-y", OUR, CLIENT, "more")).await;
+    assert_eq!((status, answer.contains("NUMBER_DISABLED")), (403, true), "refused from then on: {answer}");
+    // What was accepted meanwhile is processed as usual.
+    drained(&h.app).await;
+    assert_eq!(messages(&h.app).await.len(), n);
+}
+
+#[tokio::test]
 async fn redeliveries_create_nothing_twice_even_when_they_race() {
     let h = hooked(false).await;
     let event = message_event("wamid-dup", OUR, CLIENT, "Once");

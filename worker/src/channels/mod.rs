@@ -222,6 +222,7 @@ impl Engine {
         let ch = am.update(&txn).await?;
         crate::acd::lifecycle::on_channel_deleted(&txn, &ch).await?;
         txn.commit().await?;
+        self.webhook_numbers.forget();
         Ok(ch)
     }
 
@@ -239,7 +240,9 @@ impl Engine {
         am.webhook_token_hash = Set(sha256_hex(token.expose()));
         am.webhook_token_enc = Set(self.cipher.encrypt(token.expose())?);
         am.updated_at = Set(Utc::now());
-        Ok(am.update(&self.db).await?)
+        let ch = am.update(&self.db).await?;
+        self.webhook_numbers.forget();
+        Ok(ch)
     }
 
     /// The live channel a webhook token belongs to.
