@@ -121,9 +121,10 @@ async fn main() -> anyhow::Result<()> {
             .await
             .unwrap_or(u64::MAX)
     };
-    while pending().await > 0 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    tests::eventually(Duration::from_secs(600), "every delivery processed", || async {
+        (pending().await == 0).then_some(())
+    })
+    .await;
     let drained = processing_from.elapsed();
     let messages = app.count("messages").await;
     lat.sort();

@@ -52,19 +52,15 @@ async fn counts(app: &TestApp) -> Vec<i64> {
 /// Waits until every stored delivery is processed.
 async fn drained(app: &TestApp) {
     use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-    let started = Instant::now();
-    loop {
+    tests::eventually(Duration::from_secs(20), "every delivery processed", || async {
         let pending = entity::webhook_delivery::Entity::find()
             .filter(entity::webhook_delivery::Column::ProcessedAt.is_null())
             .count(&app.engine.db)
             .await
             .unwrap_or(u64::MAX);
-        if pending == 0 {
-            return;
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "{pending} deliveries never processed");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (pending == 0).then_some(())
+    })
+    .await;
 }
 
 async fn conversations(app: &TestApp) -> Vec<entity::conversation::Model> {
