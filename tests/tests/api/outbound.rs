@@ -248,6 +248,25 @@ async fn a_reply_is_queued_then_sent_exactly_once() {
 }
 
 #[tokio::test]
+async fn quick_replies_reach_the_client_in_the_order_they_were_written() {
+    let s = setup(true).await;
+    let r = s.start_as(&s.app.admin_token, CLIENT, "m0").await;
+    let conv = r.ok().str("/startConversation/id");
+    s.settled(&conv, Duration::from_secs(20)).await;
+    // The provider refuses the first attempt of m1 for a moment: m1 waits for its retry, and the replies written
+    // after it wait for m1.
+    s.sim.fail_next(1, 503);
+    let texts: Vec<String> = (1..=5).map(|i| format!("m{i}")).collect();
+    for t in &texts {
+        s.send_as(&s.app.admin_token, &conv, t).await.ok();
+    }
+    let msgs = s.settled(&conv, Duration::from_secs(30)).await;
+    assert!(msgs.iter().all(|m| m["deliveryStatus"] == json!("SENT")), "{msgs:?}");
+    let sent: Vec<String> = s.sim.sent().into_iter().map(|m| m.text).collect();
+    assert_eq!(sent, ["m0", "m1", "m2", "m3", "m4", "m5"], "the provider got them in the conversation's order");
+}
+
+#[tokio::test]
 async fn a_failing_provider_is_retried_without_sending_twice() {
     let s = setup(true).await;
     s.sim.fail_next(2, 500);

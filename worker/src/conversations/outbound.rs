@@ -18,7 +18,7 @@ use entity::{
     conversation, message, phone_number,
 };
 use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect, Set};
+use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use uuid::Uuid;
@@ -39,6 +39,11 @@ const RETRY_AFTER_CAP: Duration = Duration::from_secs(300);
 pub fn send_backoff(attempt: u32) -> Duration {
     backoff(attempt).min(SEND_BACKOFF_MAX)
 }
+
+/// How soon a message waiting behind an earlier one of its conversation checks again: a quarter of the time
+/// that one has been queued, within these bounds.
+const ORDER_WAIT_MIN: Duration = Duration::from_millis(50);
+const ORDER_WAIT_MAX: Duration = Duration::from_secs(30);
 
 /// Delivers one outbound message. `attempt` is 0 for the first provider call.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -388,6 +393,24 @@ impl Engine {
         };
         if m.direction != Direction::Outbound || m.delivery_status != Some(DeliveryStatus::Queued) {
             tracing::info!(status = ?m.delivery_status, "message no longer queued; skipped");
+            return Ok(());
+        }
+        // A conversation's messages reach the client in the order they were written: one waits while an
+        // earlier one of its conversation is still QUEUED (being sent, or waiting for a retry), checking again
+        // sooner or later as that one is younger or older.
+        if let Some(earlier) = message::Entity::find()
+            .filter(message::Column::ConversationId.eq(m.conversation_id))
+            .filter(message::Column::Direction.eq(Direction::Outbound))
+            .filter(message::Column::DeliveryStatus.eq(DeliveryStatus::Queued))
+            .filter(message::Column::Id.lt(m.id))
+            .order_by_asc(message::Column::Id)
+            .one(&self.db)
+            .await?
+        {
+            let queued_for = Utc::now().signed_duration_since(earlier.created_at).to_std().unwrap_or_default();
+            let wait = (queued_for / 4).clamp(ORDER_WAIT_MIN, ORDER_WAIT_MAX);
+            tracing::debug!(earlier = %earlier.id, ?wait, "an earlier message of the conversation is not sent yet");
+            enqueue(&self.db, job, Due::After(wait)).await?;
             return Ok(());
         }
         let Some(conv) = conversation::Entity::find_by_id(m.conversation_id).one(&self.db).await? else {
