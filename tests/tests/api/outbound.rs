@@ -224,7 +224,7 @@ async fn a_reply_is_queued_then_sent_exactly_once() {
     assert_eq!(msgs.len(), 2);
     let sent = s.sim.sent();
     assert_eq!(sent.len(), 2, "{sent:?}");
-    // The two send jobs may run in either order: match them by clientMessageId.
+    // Each stored message matches the send the provider got with its id as clientMessageId.
     for got in &msgs {
         let want = sent.iter().find(|m| m.client_message_id.to_string() == got["id"].as_str().unwrap()).unwrap();
         assert_eq!(got["deliveryStatus"], json!("SENT"), "{got}");
