@@ -100,7 +100,19 @@ pub fn table(backend: DatabaseBackend) -> &'static str {
     }
 }
 
-/// The one statement that writes job rows: one multi-row `INSERT` whatever their number.
+/// The columns of apalis' job table that a queued job sets.
+pub(crate) const JOB_COLUMNS: &str =
+    "(id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key)";
+
+/// The values of a job row, in [`JOB_COLUMNS`]' order up to the idempotency key, given as SQL expressions: a job
+/// waiting to run, never attempted, of the default priority.
+pub(crate) fn pending_job(id: &str, queue: &str, payload: &str, max_attempts: &str, run_at: &str) -> String {
+    format!("{id}, {queue}, {payload}, 'Pending', 0, {max_attempts}, {run_at}, 0")
+}
+
+/// The one statement that writes job rows: one multi-row `INSERT` whatever their number. (Webhook intake's
+/// one-statement commit on PostgreSQL writes its processing jobs inside its own statement, with the same
+/// [`JOB_COLUMNS`] and [`pending_job`] values.)
 async fn insert_jobs<J: Job, C: ConnectionTrait>(db: &C, jobs: &[(&J, Option<&str>)], due: Due) -> Result<u64> {
     use std::fmt::Write;
     if jobs.is_empty() {
@@ -108,25 +120,21 @@ async fn insert_jobs<J: Job, C: ConnectionTrait>(db: &C, jobs: &[(&J, Option<&st
     }
     let backend = db.get_database_backend();
     let pg = backend == DatabaseBackend::Postgres;
-    let mut sql = format!("INSERT INTO {}", table(backend));
-    sql.push_str(" (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key) VALUES ");
+    let mut sql = format!("INSERT INTO {} {JOB_COLUMNS} VALUES ", table(backend));
     let run_at = due.later_than_now();
     let mut values: Vec<sea_orm::Value> = Vec::with_capacity(jobs.len() * 6);
     for (i, (job, key)) in jobs.iter().enumerate() {
         let n = i * 6;
         let (id, queue, args, attempts, at, idem) = (n + 1, n + 2, n + 3, n + 4, n + 5, n + 6);
         let sep = if i == 0 { "" } else { ", " };
-        let _ = if pg {
-            write!(
-                sql,
-                "{sep}(${id}, ${queue}, ${args}, 'Pending', 0, ${attempts}, COALESCE(to_timestamp(${at}), now()), 0, ${idem})"
-            )
+        let at = if pg {
+            format!("COALESCE(to_timestamp(${at}), now())")
         } else {
-            write!(
-                sql,
-                "{sep}(${id}, ${queue}, ${args}, 'Pending', 0, ${attempts}, COALESCE(${at}, CAST(strftime('%s', 'now') AS INTEGER)), 0, ${idem})"
-            )
+            format!("COALESCE(${at}, CAST(strftime('%s', 'now') AS INTEGER))")
         };
+        let row =
+            pending_job(&format!("${id}"), &format!("${queue}"), &format!("${args}"), &format!("${attempts}"), &at);
+        let _ = write!(sql, "{sep}({row}, ${idem})");
         values.push(ulid::Ulid::generate().to_string().into());
         values.push(J::SPEC.queue.into());
         values.push(serde_json::to_vec(job).context("encoding the job")?.into());
