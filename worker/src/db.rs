@@ -28,6 +28,12 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTra
     .await
 }
 
+/// A pooled connection idle at least this long is checked (pinged) before it is handed out. sqlx's default pings
+/// on every checkout: one more round trip before every statement or transaction on PostgreSQL. A connection that
+/// broke while it was in use more recently fails the one statement that finds out (a webhook answered 503 and
+/// redelivered, a job retried, a request answered with an error) and is replaced.
+pub const PING_IF_IDLE_FOR: Duration = Duration::from_secs(30);
+
 /// Connects to the configured database. For SQLite the file's folder is created, WAL journaling is switched on
 /// and every connection waits up to five seconds on a busy database instead of failing.
 pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
@@ -36,7 +42,10 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
 
 pub async fn connect_url(url: &str, backend: Backend) -> anyhow::Result<DatabaseConnection> {
     let mut opts = ConnectOptions::new(url.to_owned());
-    opts.sqlx_logging(false).connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(10));
+    opts.sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .test_before_acquire_if_idle_for(PING_IF_IDLE_FOR);
     match backend {
         Backend::Sqlite => {
             if let Some(dir) = sqlite_dir(url) {

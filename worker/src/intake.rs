@@ -8,8 +8,8 @@
 //! waiting when its previous commit finished, inserts them (one statement) and their processing jobs (one
 //! statement; one job per channel carries that channel's deliveries of the batch, processed together), commits
 //! once, then answers each: stored, or duplicate when its key was taken (by an earlier delivery or by
-//! one of the same batch). On PostgreSQL the two inserts are one statement, its own transaction (one round trip
-//! instead of four, see [`commit_batch_in_one_statement`]). No delivery is answered before its commit; a failed commit refuses exactly the
+//! one of the same batch). On PostgreSQL the two inserts are one statement, its own transaction, on a connection
+//! the writer keeps (one round trip per commit, see [`commit_batch_in_one_statement`]). No delivery is answered before its commit; a failed commit refuses exactly the
 //! deliveries of that batch, which the provider redelivers.
 
 use crate::conversations::inbound::ProcessWebhook;
@@ -306,6 +306,8 @@ struct Waiting {
 pub struct GroupCommit {
     db: DatabaseConnection,
     wakeups: Arc<Wakeups>,
+    /// The engine's statement counter (the writer's own PostgreSQL connection is not counted by the pool's).
+    statements: Arc<AtomicU64>,
     queue: Mutex<Option<mpsc::UnboundedSender<Waiting>>>,
     counts: Arc<Counts>,
 }
@@ -324,8 +326,8 @@ struct Counts {
 }
 
 impl GroupCommit {
-    pub fn new(db: DatabaseConnection, wakeups: Arc<Wakeups>) -> Self {
-        Self { db, wakeups, queue: Mutex::new(None), counts: Arc::default() }
+    pub fn new(db: DatabaseConnection, wakeups: Arc<Wakeups>, statements: Arc<AtomicU64>) -> Self {
+        Self { db, wakeups, statements, queue: Mutex::new(None), counts: Arc::default() }
     }
 
     /// Deliveries handed to the writer and not answered yet.
@@ -352,7 +354,8 @@ impl GroupCommit {
             return Some(q.clone());
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write_batches(self.db.clone(), Arc::clone(&self.wakeups), Arc::clone(&self.counts), rx));
+        let writer = Writer { db: self.db.clone(), own: None, statements: Arc::clone(&self.statements) };
+        tokio::spawn(write_batches(writer, Arc::clone(&self.wakeups), Arc::clone(&self.counts), rx));
         *queue = Some(tx.clone());
         Some(tx)
     }
@@ -374,9 +377,20 @@ impl GroupCommit {
     }
 }
 
+/// What the writer stores with.
+struct Writer {
+    db: DatabaseConnection,
+    /// On PostgreSQL, the connection the writer keeps between batches: a connection taken from the pool and given
+    /// back costs two round trips of its own (sqlx pings it when given back, and when taken after 30 s idle, see
+    /// [`crate::db::PING_IF_IDLE_FOR`]). After a failed batch it goes back to the pool (which closes it if it is
+    /// broken) and the next batch takes another.
+    own: Option<sea_orm::sqlx::pool::PoolConnection<sea_orm::sqlx::Postgres>>,
+    statements: Arc<AtomicU64>,
+}
+
 /// The writer: each round takes what is waiting (at least one), stores it in one transaction, then answers.
 async fn write_batches(
-    db: DatabaseConnection,
+    mut writer: Writer,
     wakeups: Arc<Wakeups>,
     counts: Arc<Counts>,
     mut queue: mpsc::UnboundedReceiver<Waiting>,
@@ -385,7 +399,7 @@ async fn write_batches(
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let deliveries: Vec<&NewDelivery> = batch.iter().map(|w| &w.delivery).collect();
         let storing = Instant::now();
-        let result = commit_batch(&db, &deliveries).await;
+        let result = writer.commit_batch(&deliveries).await;
         let took = u64::try_from(storing.elapsed().as_micros()).unwrap_or(u64::MAX);
         counts.storing_us.fetch_add(took, Ordering::SeqCst);
         counts.batches.fetch_add(1, Ordering::SeqCst);
@@ -415,10 +429,29 @@ async fn write_batches(
 /// One transaction: the deliveries whose dedupe key is free (the first of a batch wins a key it holds twice),
 /// and the processing jobs of the stored ones (one per channel, see [`ProcessWebhook::for_stored`]). Returns the ids
 /// stored.
-async fn commit_batch(db: &DatabaseConnection, batch: &[&NewDelivery]) -> Result<std::collections::HashSet<Uuid>> {
-    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        return commit_batch_in_one_statement(db, batch).await;
+impl Writer {
+    async fn commit_batch(&mut self, batch: &[&NewDelivery]) -> Result<std::collections::HashSet<Uuid>> {
+        if self.db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+            return commit_batch(&self.db, batch).await;
+        }
+        let conn = match self.own.as_mut() {
+            Some(conn) => conn,
+            None => self.own.insert(self.db.get_postgres_connection_pool().acquire().await.map_err(sqlx_error)?),
+        };
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        let result = commit_batch_in_one_statement(conn, batch).await;
+        if result.is_err() {
+            self.own = None;
+        }
+        result
     }
+}
+
+fn sqlx_error(e: sea_orm::sqlx::Error) -> crate::Error {
+    crate::Error::Internal(anyhow::Error::new(e).context("storing webhook deliveries"))
+}
+
+async fn commit_batch(db: &DatabaseConnection, batch: &[&NewDelivery]) -> Result<std::collections::HashSet<Uuid>> {
     let received_at = Utc::now();
     let rows = batch.iter().map(|d| webhook_delivery::ActiveModel {
         id: Set(d.id),
@@ -449,32 +482,8 @@ async fn commit_batch(db: &DatabaseConnection, batch: &[&NewDelivery]) -> Result
     Ok(stored)
 }
 
-/// PostgreSQL: the same unit of work as [`commit_batch`]'s transaction, as one statement (a statement is its own
-/// transaction: its inserts commit together or not at all), so a commit costs one round trip instead of four
-/// (`BEGIN`, two inserts, `COMMIT`). The deliveries go in as one JSON parameter, in arrival order; the jobs are
-/// grouped as [`ProcessWebhook::for_stored`] groups the batch, and each is written only if one of its deliveries
-/// was stored, carrying exactly the stored ones (the payload is [`ProcessWebhook`]'s JSON, built by the statement
-/// from what it stored; the group-commit tests read it back with serde).
-async fn commit_batch_in_one_statement(
-    db: &DatabaseConnection,
-    batch: &[&NewDelivery],
-) -> Result<std::collections::HashSet<Uuid>> {
-    use sea_orm::{ConnectionTrait, Statement};
-    let jobs = ProcessWebhook::for_stored(batch.iter().map(|d| (d.id, d.channel_id)));
-    let job_ids: Vec<String> = jobs.iter().map(|_| ulid::Ulid::generate().to_string()).collect();
-    let job_of: HashMap<Uuid, &str> =
-        jobs.iter().zip(&job_ids).flat_map(|(job, id)| job.deliveries().map(move |d| (d, id.as_str()))).collect();
-    let rows: Vec<serde_json::Value> = batch
-        .iter()
-        .enumerate()
-        .map(|(n, d)| {
-            serde_json::json!({
-                "n": n, "id": d.id, "account_id": d.account_id, "channel_id": d.channel_id,
-                "phone_number_id": d.phone_number_id, "kind": d.kind, "dedupe_key": d.dedupe_key, "body": d.body,
-                "job": job_of.get(&d.id),
-            })
-        })
-        .collect();
+/// [`commit_batch_in_one_statement`]'s statement, built once from constants only (no input is ever part of it).
+static ONE_STATEMENT_COMMIT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let job = crate::jobs::pending_job(
         "j.job",
         "$3",
@@ -482,7 +491,7 @@ async fn commit_batch_in_one_statement(
         "$4",
         "now()",
     );
-    let sql = format!(
+    format!(
         "WITH batch AS ( \
              SELECT * FROM json_to_recordset($1::json) AS b(n int, id uuid, account_id uuid, channel_id uuid, \
                  phone_number_id uuid, kind text, dedupe_key text, body text, job text) \
@@ -501,16 +510,44 @@ async fn commit_batch_in_one_statement(
          SELECT id FROM stored",
         table = crate::jobs::table(sea_orm::DatabaseBackend::Postgres),
         columns = crate::jobs::JOB_COLUMNS,
-    );
-    let values: Vec<sea_orm::Value> = vec![
-        serde_json::Value::Array(rows).to_string().into(),
-        Utc::now().into(),
-        ProcessWebhook::SPEC.queue.into(),
-        (ProcessWebhook::SPEC.max_attempts as i32).into(),
-    ];
-    let stored =
-        db.query_all_raw(Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, sql, values)).await?;
-    stored.iter().map(|r| r.try_get::<Uuid>("", "id").map_err(Into::into)).collect()
+    )
+});
+
+/// PostgreSQL: the same unit of work as [`commit_batch`]'s transaction, as one statement (a statement is its own
+/// transaction: its inserts commit together or not at all), so a commit costs one round trip instead of four
+/// (`BEGIN`, two inserts, `COMMIT`). The deliveries go in as one JSON parameter, in arrival order; the jobs are
+/// grouped as [`ProcessWebhook::for_stored`] groups the batch, and each is written only if one of its deliveries
+/// was stored, carrying exactly the stored ones (the payload is [`ProcessWebhook`]'s JSON, built by the statement
+/// from what it stored; the group-commit tests read it back with serde).
+async fn commit_batch_in_one_statement(
+    conn: &mut sea_orm::sqlx::PgConnection,
+    batch: &[&NewDelivery],
+) -> Result<std::collections::HashSet<Uuid>> {
+    use sea_orm::sqlx::Row;
+    let jobs = ProcessWebhook::for_stored(batch.iter().map(|d| (d.id, d.channel_id)));
+    let job_ids: Vec<String> = jobs.iter().map(|_| ulid::Ulid::generate().to_string()).collect();
+    let job_of: HashMap<Uuid, &str> =
+        jobs.iter().zip(&job_ids).flat_map(|(job, id)| job.deliveries().map(move |d| (d, id.as_str()))).collect();
+    let rows: Vec<serde_json::Value> = batch
+        .iter()
+        .enumerate()
+        .map(|(n, d)| {
+            serde_json::json!({
+                "n": n, "id": d.id, "account_id": d.account_id, "channel_id": d.channel_id,
+                "phone_number_id": d.phone_number_id, "kind": d.kind, "dedupe_key": d.dedupe_key, "body": d.body,
+                "job": job_of.get(&d.id),
+            })
+        })
+        .collect();
+    let stored = sea_orm::sqlx::query(sea_orm::sqlx::AssertSqlSafe(ONE_STATEMENT_COMMIT.as_str()))
+        .bind(serde_json::Value::Array(rows).to_string())
+        .bind(Utc::now())
+        .bind(ProcessWebhook::SPEC.queue)
+        .bind(ProcessWebhook::SPEC.max_attempts as i32)
+        .fetch_all(conn)
+        .await
+        .map_err(sqlx_error)?;
+    stored.iter().map(|r| r.try_get::<Uuid, _>("id").map_err(sqlx_error)).collect()
 }
 
 #[cfg(test)]

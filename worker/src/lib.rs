@@ -71,7 +71,7 @@ impl Engine {
         db::count_into(&mut db, Arc::clone(&statements));
         let wakeups: Arc<jobs::wake::Wakeups> = Arc::default();
         Ok(Self {
-            intake: Arc::new(intake::GroupCommit::new(db.clone(), Arc::clone(&wakeups))),
+            intake: Arc::new(intake::GroupCommit::new(db.clone(), Arc::clone(&wakeups), Arc::clone(&statements))),
             webhook_numbers: Arc::default(),
             jobs: jobs::JobStore::from_db(&db),
             cipher: Arc::new(cipher),

@@ -690,3 +690,43 @@ async fn a_failed_commit_refuses_exactly_its_batch_and_redelivery_stores_each_on
     drained(&h.app).await;
     assert_eq!(messages(&h.app).await.len(), 4);
 }
+
+/// Connections are not pinged before every use (only after 30 s idle): when PostgreSQL ends the product's
+/// connections (a restart, an administrator), each broken one fails at most the statement that finds out. The
+/// provider gets 503 for such a delivery and redelivers it; nothing is lost or stored twice, and the job
+/// workers go on processing. (SQLite has no server to end a connection.)
+#[tokio::test]
+async fn deliveries_are_accepted_again_after_the_database_ends_every_connection() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let h = hooked(false).await;
+    let backend = h.app.engine.db.get_database_backend();
+    if backend != sea_orm::DatabaseBackend::Postgres {
+        return;
+    }
+    let (status, body) = h.sim.post_webhook(&h.url, KEY, &message_event("wamid-0", OUR, CLIENT, "before")).await;
+    assert_eq!(status, 200, "{body}");
+    drained(&h.app).await;
+    let sql = "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
+               WHERE datname = current_database() AND pid <> pg_backend_pid()";
+    let ended = h.app.engine.db.query_one_raw(Statement::from_string(backend, sql)).await.unwrap().unwrap();
+    assert!(ended.try_get::<i64>("", "n").unwrap() > 0);
+    // Each delivery is redelivered until accepted, as the provider does; a refusal is a 503.
+    let mut refused = 0;
+    for i in 1..=10 {
+        let event = message_event(&format!("wamid-{i}"), OUR, CLIENT, &format!("after {i}"));
+        loop {
+            let (status, body) = h.sim.post_webhook(&h.url, KEY, &event).await;
+            if status == 200 {
+                break;
+            }
+            assert_eq!(status, 503, "{body}");
+            refused += 1;
+            assert!(refused <= 40, "deliveries still refused after {refused} attempts: {body}");
+        }
+    }
+    // The writer's connection, which stored the first delivery, was among those ended.
+    assert!(refused >= 1, "no delivery met a broken connection");
+    drained(&h.app).await;
+    assert_eq!(h.app.count("webhook_deliveries").await, 11);
+    assert_eq!(messages(&h.app).await.len(), 11);
+}

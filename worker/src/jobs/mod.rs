@@ -180,6 +180,8 @@ impl JobStore {
                 JobStore::Sqlite(
                     apalis_sqlite::SqlitePoolOptions::new()
                         .max_connections(SQLITE_JOB_CONNECTIONS)
+                        // No server can cut a connection to a file: no ping before each use.
+                        .test_before_acquire(false)
                         .connect_lazy_with((*options).clone()),
                 )
             }
