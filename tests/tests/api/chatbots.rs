@@ -113,7 +113,13 @@ async fn the_bot_greets_echoes_and_hands_off_to_an_agent() {
     assert_eq!(c["enqueuedAt"], c["handedOffAt"], "queued from the hand-off");
     let actions = b.sim.wait_for_actions(4, WAIT).await.unwrap();
     assert!(actions.iter().all(|a| a.result.is_ok()), "{actions:?}");
-    assert_eq!(b.delivered_to(&ana).last().map(String::as_str), Some("Connecting you to an agent."));
+    // The bot's sendMessage returned once its reply was queued; the send itself follows.
+    let delivered = eventually(WAIT, "the bot's third reply to reach the provider", || async {
+        let d = b.delivered_to(&ana);
+        (d.len() == 3).then_some(d)
+    })
+    .await;
+    assert_eq!(delivered[2], "Connecting you to an agent.");
 
     // The bot gets nothing more of it.
     b.d.write(&ana, "still there?").await;

@@ -6,7 +6,7 @@
 //! Status webhooks then move the delivery status forward (`apply_delivery_status`), never backwards.
 
 use crate::jobs::verify::backoff;
-use crate::jobs::{Due, Job, JobSpec, enqueue};
+use crate::jobs::{Due, Job, JobSpec, enqueue, enqueue_keyed};
 use crate::live::{NewEvent, Uow};
 use crate::phone::normalise_e164;
 use crate::provider::OutboundMessage;
@@ -39,11 +39,6 @@ const RETRY_AFTER_CAP: Duration = Duration::from_secs(300);
 pub fn send_backoff(attempt: u32) -> Duration {
     backoff(attempt).min(SEND_BACKOFF_MAX)
 }
-
-/// How soon a message waiting behind an earlier one of its conversation checks again: a quarter of the time
-/// that one has been queued, within these bounds.
-const ORDER_WAIT_MIN: Duration = Duration::from_millis(50);
-const ORDER_WAIT_MAX: Duration = Duration::from_secs(30);
 
 /// Delivers one outbound message. `attempt` is 0 for the first provider call.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -395,22 +390,23 @@ impl Engine {
             tracing::info!(status = ?m.delivery_status, "message no longer queued; skipped");
             return Ok(());
         }
-        // A conversation's messages reach the client in the order they were written: one waits while an
-        // earlier one of its conversation is still QUEUED (being sent, or waiting for a retry), checking again
-        // sooner or later as that one is younger or older.
+        // A conversation's messages reach the client in the order they were written: while an earlier one of
+        // its conversation is still QUEUED (being sent, or waiting for a retry), this one waits. Its job ends
+        // here; the earlier one's outcome (SENT or FAILED) queues the send of the next one, in the same commit
+        // (see `finish_send`), so none is left waiting and none waits longer than that.
         if let Some(earlier) = message::Entity::find()
+            .select_only()
+            .column(message::Column::Id)
             .filter(message::Column::ConversationId.eq(m.conversation_id))
             .filter(message::Column::Direction.eq(Direction::Outbound))
             .filter(message::Column::DeliveryStatus.eq(DeliveryStatus::Queued))
             .filter(message::Column::Id.lt(m.id))
             .order_by_asc(message::Column::Id)
+            .into_tuple::<Uuid>()
             .one(&self.db)
             .await?
         {
-            let queued_for = Utc::now().signed_duration_since(earlier.created_at).to_std().unwrap_or_default();
-            let wait = (queued_for / 4).clamp(ORDER_WAIT_MIN, ORDER_WAIT_MAX);
-            tracing::debug!(earlier = %earlier.id, ?wait, "an earlier message of the conversation is not sent yet");
-            enqueue(&self.db, job, Due::After(wait)).await?;
+            tracing::debug!(%earlier, "an earlier message of the conversation is not sent yet; waits for it");
             return Ok(());
         }
         let Some(conv) = conversation::Entity::find_by_id(m.conversation_id).one(&self.db).await? else {
@@ -422,11 +418,11 @@ impl Engine {
             contact::Entity::find_by_id(conv.contact_id).one(&self.db),
         )?;
         let (Some(number), Some(ch), Some(to)) = (number, ch, to) else {
-            return self.finish_send(m.id, DeliveryStatus::Failed, None, Some("NUMBER_DELETED")).await;
+            return self.finish_send(&m, DeliveryStatus::Failed, None, Some("NUMBER_DELETED")).await;
         };
         if let Some(code) = number_unusable(&number) {
             tracing::warn!(code, "the number cannot send any more");
-            return self.finish_send(m.id, DeliveryStatus::Failed, None, Some(code)).await;
+            return self.finish_send(&m, DeliveryStatus::Failed, None, Some(code)).await;
         }
         // A key stored under another encryption key is an error for apalis to retry and then a failed job admins
         // see and can retry once the key is fixed; the message stays QUEUED meanwhile.
@@ -443,7 +439,7 @@ impl Engine {
         match self.provider.send(&ch.api_url, &key, &out).await {
             Ok(provider_id) => {
                 tracing::info!(%provider_id, "message sent");
-                self.finish_send(m.id, DeliveryStatus::Sent, Some(provider_id), None).await
+                self.finish_send(&m, DeliveryStatus::Sent, Some(provider_id), None).await
             }
             Err(e) if e.is_transient() && job.attempt + 1 < SEND_ATTEMPTS => {
                 let wait = send_backoff(job.attempt);
@@ -455,15 +451,16 @@ impl Engine {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "send failed");
-                self.finish_send(m.id, DeliveryStatus::Failed, None, Some(e.reason_code())).await
+                self.finish_send(&m, DeliveryStatus::Failed, None, Some(e.reason_code())).await
             }
         }
     }
 
-    /// Records a send's outcome, only while the message is still QUEUED (a re-run job changes nothing).
+    /// Records a send's outcome, only while the message is still QUEUED (a re-run job changes nothing), and
+    /// queues the send of the next QUEUED message of the conversation, which waited for this one.
     async fn finish_send(
         &self,
-        id: Uuid,
+        m: &message::Model,
         status: DeliveryStatus,
         provider_id: Option<String>,
         error: Option<&str>,
@@ -480,14 +477,35 @@ impl Engine {
         }
         let txn = self.begin_uow().await?;
         let r = q
-            .filter(message::Column::Id.eq(id))
+            .filter(message::Column::Id.eq(m.id))
             .filter(message::Column::DeliveryStatus.eq(DeliveryStatus::Queued))
             .exec(&txn)
             .await?;
+        let mut next_queued = false;
         if r.rows_affected == 1 {
-            status_changed(&txn, id, now).await?;
+            status_changed(&txn, m.id, now).await?;
+            let next = message::Entity::find()
+                .select_only()
+                .column(message::Column::Id)
+                .filter(message::Column::ConversationId.eq(m.conversation_id))
+                .filter(message::Column::Direction.eq(Direction::Outbound))
+                .filter(message::Column::DeliveryStatus.eq(DeliveryStatus::Queued))
+                .filter(message::Column::Id.gt(m.id))
+                .order_by_asc(message::Column::Id)
+                .into_tuple::<Uuid>()
+                .one(&txn)
+                .await?;
+            if let Some(next) = next {
+                // Never attempted (it waited from its first run): attempt 0. Keyed by this outcome, so that it is
+                // queued once.
+                let job = SendMessage { message_id: next, attempt: 0 };
+                next_queued = enqueue_keyed(&txn, &job, Due::Now, Some(&format!("after:{}", m.id))).await?;
+            }
         }
         txn.commit().await?;
+        if next_queued {
+            self.wakeups.wake(SendMessage::SPEC.queue);
+        }
         Ok(())
     }
 
