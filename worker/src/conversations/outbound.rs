@@ -40,6 +40,23 @@ pub fn send_backoff(attempt: u32) -> Duration {
     backoff(attempt).min(SEND_BACKOFF_MAX)
 }
 
+/// The first, in send order (by id), of `m`'s conversation's outbound messages still QUEUED on the side of `m`
+/// that `side` names (before or after it): the one it waits for, or the one that waits for it.
+fn queued_neighbour(
+    m: &message::Model,
+    side: sea_orm::sea_query::SimpleExpr,
+) -> sea_orm::Selector<sea_orm::SelectGetableTuple<Uuid>> {
+    message::Entity::find()
+        .select_only()
+        .column(message::Column::Id)
+        .filter(message::Column::ConversationId.eq(m.conversation_id))
+        .filter(message::Column::Direction.eq(Direction::Outbound))
+        .filter(message::Column::DeliveryStatus.eq(DeliveryStatus::Queued))
+        .filter(side)
+        .order_by_asc(message::Column::Id)
+        .into_tuple::<Uuid>()
+}
+
 /// Delivers one outbound message. `attempt` is 0 for the first provider call.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SendMessage {
@@ -394,18 +411,7 @@ impl Engine {
         // its conversation is still QUEUED (being sent, or waiting for a retry), this one waits. Its job ends
         // here; the earlier one's outcome (SENT or FAILED) queues the send of the next one, in the same commit
         // (see `finish_send`), so none is left waiting and none waits longer than that.
-        if let Some(earlier) = message::Entity::find()
-            .select_only()
-            .column(message::Column::Id)
-            .filter(message::Column::ConversationId.eq(m.conversation_id))
-            .filter(message::Column::Direction.eq(Direction::Outbound))
-            .filter(message::Column::DeliveryStatus.eq(DeliveryStatus::Queued))
-            .filter(message::Column::Id.lt(m.id))
-            .order_by_asc(message::Column::Id)
-            .into_tuple::<Uuid>()
-            .one(&self.db)
-            .await?
-        {
+        if let Some(earlier) = queued_neighbour(&m, message::Column::Id.lt(m.id)).one(&self.db).await? {
             tracing::debug!(%earlier, "an earlier message of the conversation is not sent yet; waits for it");
             return Ok(());
         }
@@ -484,18 +490,7 @@ impl Engine {
         let mut next_queued = false;
         if r.rows_affected == 1 {
             status_changed(&txn, m.id, now).await?;
-            let next = message::Entity::find()
-                .select_only()
-                .column(message::Column::Id)
-                .filter(message::Column::ConversationId.eq(m.conversation_id))
-                .filter(message::Column::Direction.eq(Direction::Outbound))
-                .filter(message::Column::DeliveryStatus.eq(DeliveryStatus::Queued))
-                .filter(message::Column::Id.gt(m.id))
-                .order_by_asc(message::Column::Id)
-                .into_tuple::<Uuid>()
-                .one(&txn)
-                .await?;
-            if let Some(next) = next {
+            if let Some(next) = queued_neighbour(m, message::Column::Id.gt(m.id)).one(&txn).await? {
                 // Never attempted (it waited from its first run): attempt 0. Keyed by this outcome, so that it is
                 // queued once.
                 let job = SendMessage { message_id: next, attempt: 0 };
