@@ -9,8 +9,8 @@
 //! statement; one job per channel carries that channel's deliveries of the batch, processed together), commits
 //! once, then answers each: stored, or duplicate when its key was taken (by an earlier delivery or by
 //! one of the same batch). On PostgreSQL the two inserts are one statement, its own transaction, on a connection
-//! the writer keeps (one round trip per commit, see [`commit_batch_in_one_statement`]). No delivery is answered before its commit; a failed commit refuses exactly the
-//! deliveries of that batch, which the provider redelivers.
+//! the writer keeps (one round trip per commit, see [`commit_batch_in_one_statement`]). No delivery is answered
+//! before its commit; a failed commit refuses exactly the deliveries of that batch, which the provider redelivers.
 
 use crate::conversations::inbound::ProcessWebhook;
 use crate::jobs::wake::Wakeups;
@@ -528,19 +528,37 @@ async fn commit_batch_in_one_statement(
     let job_ids: Vec<String> = jobs.iter().map(|_| ulid::Ulid::generate().to_string()).collect();
     let job_of: HashMap<Uuid, &str> =
         jobs.iter().zip(&job_ids).flat_map(|(job, id)| job.deliveries().map(move |d| (d, id.as_str()))).collect();
-    let rows: Vec<serde_json::Value> = batch
+    /// One delivery as the statement's `json_to_recordset` reads it, serialised without an intermediate tree.
+    #[derive(serde::Serialize)]
+    struct BatchRow<'a> {
+        n: usize,
+        id: Uuid,
+        account_id: Uuid,
+        channel_id: Uuid,
+        phone_number_id: Uuid,
+        kind: &'a str,
+        dedupe_key: &'a str,
+        body: &'a str,
+        job: Option<&'a str>,
+    }
+    let rows: Vec<BatchRow> = batch
         .iter()
         .enumerate()
-        .map(|(n, d)| {
-            serde_json::json!({
-                "n": n, "id": d.id, "account_id": d.account_id, "channel_id": d.channel_id,
-                "phone_number_id": d.phone_number_id, "kind": d.kind, "dedupe_key": d.dedupe_key, "body": d.body,
-                "job": job_of.get(&d.id),
-            })
+        .map(|(n, d)| BatchRow {
+            n,
+            id: d.id,
+            account_id: d.account_id,
+            channel_id: d.channel_id,
+            phone_number_id: d.phone_number_id,
+            kind: d.kind,
+            dedupe_key: &d.dedupe_key,
+            body: &d.body,
+            job: job_of.get(&d.id).copied(),
         })
         .collect();
+    let rows = serde_json::to_string(&rows).map_err(|e| crate::Error::Internal(e.into()))?;
     let stored = sea_orm::sqlx::query(sea_orm::sqlx::AssertSqlSafe(ONE_STATEMENT_COMMIT.as_str()))
-        .bind(serde_json::Value::Array(rows).to_string())
+        .bind(rows)
         .bind(Utc::now())
         .bind(ProcessWebhook::SPEC.queue)
         .bind(ProcessWebhook::SPEC.max_attempts as i32)
