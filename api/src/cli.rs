@@ -5,7 +5,7 @@ use crate::app;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use worker::Engine;
-use worker::auth::NewUser;
+use worker::accounts::NewUser;
 use worker::config::Config;
 use worker::crypto::random_token;
 
@@ -72,8 +72,8 @@ pub fn main() -> anyhow::Result<()> {
                 sqlite_split_warning(&config, "work");
                 let engine = engine(&config).await?;
                 tracing::info!("workers running");
-                let settings = worker::jobs::runtime::WorkerSettings::from_config(&config);
-                worker::jobs::runtime::run_workers_with(engine, settings, app::shutdown_signal()).await
+                let settings = worker::runtime::WorkerSettings::from_config(&config);
+                worker::runtime::run_workers_with(engine, settings, app::shutdown_signal()).await
             }
             Command::Migrate => {
                 engine(&config).await?;
@@ -132,7 +132,7 @@ fn describe(e: worker::Error) -> anyhow::Error {
 /// Connects, migrates and builds the engine.
 pub async fn engine(config: &Config) -> anyhow::Result<Engine> {
     let cipher = config.cipher()?;
-    let db = worker::db::connect(config).await?;
+    let db = worker::db::connect_url(&config.database_url, config.backend()).await?;
     worker::db::migrate(&db).await?;
     let engine = Engine::new(db, cipher, &config.public_base_url)?
         .with_live_settings(config.live)
@@ -190,8 +190,8 @@ async fn serve(config: Config, with_workers: bool) -> anyhow::Result<()> {
             let _ = rx.wait_for(|s| *s).await;
         }
     };
-    let settings = worker::jobs::runtime::WorkerSettings::from_config(&config);
-    let workers = tokio::spawn(worker::jobs::runtime::run_workers_with(engine.clone(), settings, stopped()));
+    let settings = worker::runtime::WorkerSettings::from_config(&config);
+    let workers = tokio::spawn(worker::runtime::run_workers_with(engine.clone(), settings, stopped()));
     let server = app::serve(listener, engine, stopped());
     tokio::spawn(async move {
         app::shutdown_signal().await;

@@ -85,7 +85,7 @@ async fn caller(engine: &Engine, headers: &HeaderMap) -> Result<Caller, worker::
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return Ok(Caller::InvalidToken("the token is invalid or revoked"));
     };
-    if worker::chatbots::acting::is_bot_token(token) {
+    if worker::conversations::chatbot_actions::is_bot_token(token) {
         return match engine.authenticate_bot(token).await {
             Ok(bot) => Ok(Caller::Bot(bot)),
             Err(worker::Error::Unauthenticated(why)) => Ok(Caller::InvalidToken(why)),
@@ -161,7 +161,7 @@ pub type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
 
 /// Where the request comes from: the client's address (the peer's, or the `X-Forwarded-For` entry a trusted
 /// proxy set; see `LoginSettings::client_addr`) and its user agent (at most 300 characters).
-fn client_info(engine: &Engine, peer: &Peer, headers: &HeaderMap) -> worker::auth::ClientInfo {
+fn client_info(engine: &Engine, peer: &Peer, headers: &HeaderMap) -> worker::actor::ClientInfo {
     let peer = peer.as_ref().map(|Extension(ConnectInfo(a))| a.ip());
     let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
     let user_agent = headers
@@ -169,7 +169,7 @@ fn client_info(engine: &Engine, peer: &Peer, headers: &HeaderMap) -> worker::aut
         .and_then(|v| v.to_str().ok())
         .map(|u| u.chars().take(300).collect::<String>())
         .filter(|u| !u.is_empty());
-    worker::auth::ClientInfo { addr: engine.login.client_addr(peer, forwarded), user_agent }
+    worker::actor::ClientInfo { addr: engine.login.client_addr(peer, forwarded), user_agent }
 }
 
 async fn execute(

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 use worker::Engine;
-use worker::auth::Actor;
+use worker::actor::Actor;
 
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const PING_EVERY: Duration = Duration::from_secs(15);

@@ -75,6 +75,16 @@ pub enum ConversationSubstatus {
     AfterCallWork,
 }
 
+impl ConversationSubstatus {
+    /// Substatuses in which a conversation is held by its agent and counts toward their utilization and limits.
+    pub const HELD: [ConversationSubstatus; 4] = [
+        ConversationSubstatus::Alerting,
+        ConversationSubstatus::Interacting,
+        ConversationSubstatus::Hold,
+        ConversationSubstatus::AfterCallWork,
+    ];
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(10))")]
 pub enum Direction {

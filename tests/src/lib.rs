@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use worker::Engine;
-use worker::auth::NewUser;
+use worker::accounts::NewUser;
 use worker::config::Backend;
 use worker::crypto::{Cipher, Secret};
 
@@ -137,6 +137,9 @@ impl Gql {
     }
 }
 
+/// The password of the users the helpers create.
+pub const TEST_PASSWORD: &str = "correct horse battery";
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
@@ -200,16 +203,16 @@ impl TestApp {
         let stopped = async move {
             let _ = rx.wait_for(|s| *s).await;
         };
-        tokio::spawn(worker::jobs::runtime::run_workers_with(self.engine.clone(), Self::worker_settings(), stopped));
+        tokio::spawn(worker::runtime::run_workers_with(self.engine.clone(), Self::worker_settings(), stopped));
     }
 
     /// No re-verification ticker: a tick at the top of the hour would re-verify the test's numbers.
-    fn worker_settings() -> worker::jobs::runtime::WorkerSettings {
-        worker::jobs::runtime::WorkerSettings { reverify_schedule: None, ..Default::default() }
+    fn worker_settings() -> worker::runtime::WorkerSettings {
+        worker::runtime::WorkerSettings { reverify_schedule: None, ..Default::default() }
     }
 
     /// As `spawn`, with login throttling settings (trusted proxies and networks).
-    pub async fn spawn_with_login(login: worker::throttle::LoginSettings) -> Self {
+    pub async fn spawn_with_login(login: worker::accounts::throttle::LoginSettings) -> Self {
         let (live, urls) = (worker::live::LiveSettings::default(), worker::net::UrlPolicy::default());
         match Self::try_spawn(true, live, urls, login, true).await {
             Ok(app) => app,
@@ -221,7 +224,7 @@ impl TestApp {
         capture_logs: bool,
         live: worker::live::LiveSettings,
         urls: worker::net::UrlPolicy,
-        login: worker::throttle::LoginSettings,
+        login: worker::accounts::throttle::LoginSettings,
         workers: bool,
     ) -> anyhow::Result<Self> {
         if capture_logs {
@@ -233,12 +236,12 @@ impl TestApp {
         let encryption_key = Cipher::generate_key();
         let cipher = Cipher::from_base64_key(&encryption_key)?;
         let engine = Engine::new(conn, cipher, PUBLIC_BASE)?.with_live_settings(live).with_url_policy(urls)?;
-        let engine = engine.with_sign_in_settings(worker::auth::TokenSettings::default(), login);
+        let engine = engine.with_sign_in_settings(worker::accounts::TokenSettings::default(), login);
         engine.jobs.setup(&db.url).await?;
         let admin = NewUser {
             email: format!("admin-{}@example.com", uuid::Uuid::new_v4().simple()),
             name: "Admin".into(),
-            password: Secret::new("correct horse battery"),
+            password: Secret::new(TEST_PASSWORD),
             role: entity::Role::Admin,
         };
         let (account, issued) =
@@ -254,7 +257,7 @@ impl TestApp {
         };
         tokio::spawn(api::app::serve(listener, engine.clone(), stopped()));
         if workers {
-            tokio::spawn(worker::jobs::runtime::run_workers_with(engine.clone(), Self::worker_settings(), stopped()));
+            tokio::spawn(worker::runtime::run_workers_with(engine.clone(), Self::worker_settings(), stopped()));
         }
         Ok(Self {
             addr,
@@ -299,23 +302,33 @@ impl TestApp {
     }
 
     pub async fn user_with_token_as(&self, admin_token: &str, role: &str) -> (String, String) {
+        let (id, email) = self.user_as(admin_token, role).await;
+        (id, self.login(&email).await)
+    }
+
+    /// Creates a user with the role and the test password ([`TEST_PASSWORD`]): `(id, email)`.
+    pub async fn user_as(&self, admin_token: &str, role: &str) -> (String, String) {
         let email = format!("{}-{}@example.com", role.to_lowercase(), uuid::Uuid::new_v4().simple());
         let r = self
             .gql(
                 Some(admin_token),
                 "mutation($i: CreateUserInput!) { createUser(input: $i) { id } }",
-                json!({ "i": { "email": email, "name": format!("{role} user"), "password": "correct horse battery", "role": role } }),
+                json!({ "i": { "email": email, "name": format!("{role} user"), "password": TEST_PASSWORD, "role": role } }),
             )
             .await;
-        let id = r.ok().str("/createUser/id");
+        (r.ok().str("/createUser/id"), email)
+    }
+
+    /// Signs in with the test password: a new session token.
+    pub async fn login(&self, email: &str) -> String {
         let r = self
             .gql(
                 None,
                 "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
-                json!({ "e": email, "p": "correct horse battery" }),
+                json!({ "e": email, "p": TEST_PASSWORD }),
             )
             .await;
-        (id, r.ok().str("/login/token"))
+        r.ok().str("/login/token")
     }
 
     /// Another account with its own admin: the admin's token.
@@ -323,7 +336,7 @@ impl TestApp {
         let admin = NewUser {
             email: format!("other-{}@example.com", uuid::Uuid::new_v4().simple()),
             name: "Other admin".into(),
-            password: Secret::new("correct horse battery"),
+            password: Secret::new(TEST_PASSWORD),
             role: entity::Role::Admin,
         };
         let (_, issued) = self

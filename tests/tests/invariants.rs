@@ -1,10 +1,13 @@
 //! The ACD's invariants under random concurrent load, with real processes: on PostgreSQL the API with its
 //! workers (the test's `TestApp`) and two more `app work` processes; on SQLite the one `serve`-like process.
 //! Clients write through signed webhooks, agents act through GraphQL at random (go ONLINE or BUSY, accept,
-//! reject or ignore offers, hold, resume, resolve, choose codes), timers fire, while a checker reads consistent
-//! snapshots and fails on the first violation:
-//! - automatic distribution never takes an agent above 100 or above a channel's limit (the workload assigns
-//!   nothing by hand, so every assignment counts);
+//! reject or ignore offers, hold, resume, resolve, choose codes, sign out and in again, open a desktop and drop
+//! it so that presence takes them OFFLINE), a supervisor assigns, transfers and requeues by hand, an admin
+//! deactivates an agent midway, timers fire, while a checker reads consistent snapshots and fails on the first
+//! violation:
+//! - automatic distribution never takes an agent above 100 or above a channel's limit (manual assignment may:
+//!   when an agent is over, the assignment that took them there was made by hand);
+//! - an OFFLINE agent has nothing ringing, and a deactivated one holds nothing;
 //! - a conversation is offered to at most one agent at a time, and its history (the offer rows) explains its
 //!   state: a held conversation has exactly one live assignment, which is its current one, to its agent;
 //! - every state is complete (ALERTING has a deadline, IN_QUEUE has nobody, RESOLVED has a time and a reason).
@@ -18,15 +21,19 @@
 #[allow(dead_code)] // the process controls this test does not use (kill, terminate, ...)
 mod proc;
 
-use entity::{ConversationStatus, ConversationSubstatus as Sub, Direction, conversation, conversation_offer};
+use entity::{
+    AgentStatus, ConversationStatus, ConversationSubstatus as Sub, Direction, OfferOrigin, agent_state, conversation,
+    conversation_offer, user,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sea_orm::{AccessMode, ColumnTrait, EntityTrait, IsolationLevel, PaginatorTrait, QueryFilter, TransactionTrait};
 use serde_json::json;
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tests::live::LiveClient;
 use tests::provider_sim::{ProviderSim, message_event};
 use tests::{Gql, TestApp, eventually};
 use uuid::Uuid;
@@ -35,6 +42,11 @@ const AGENTS: usize = 10;
 const CLIENTS: u32 = 150;
 const MESSAGES: u32 = 1000;
 const STEPS: usize = 250;
+/// The agent the admin deactivates midway (after this many client messages).
+const DEACTIVATED: usize = AGENTS - 1;
+const DEACTIVATE_AFTER: u64 = MESSAGES as u64 / 2;
+/// Presence grace of this run: a dropped desktop takes its agent OFFLINE this soon.
+const PRESENCE_GRACE: Duration = Duration::from_secs(1);
 
 /// `(utilization, autoAssignmentLimit, alertingTimeout (None: auto answer), wrapUpTimeout)`.
 const CHANNELS: [(i32, i32, Option<i32>, Option<i32>); 3] =
@@ -51,6 +63,11 @@ struct Counts {
     resumes: AtomicU64,
     resolves: AtomicU64,
     codes: AtomicU64,
+    sign_outs: AtomicU64,
+    desktops_dropped: AtomicU64,
+    assigns: AtomicU64,
+    transfers: AtomicU64,
+    requeues: AtomicU64,
     refused: AtomicU64,
     internal_errors: AtomicU64,
     snapshots: AtomicU64,
@@ -77,9 +94,23 @@ struct World {
     sim: ProviderSim,
     /// `(channel id, webhook URL, our number, key, wrap-up code ids)`.
     channels: Vec<(String, String, String, String, Vec<String>)>,
-    agents: Vec<(String, String)>,
+    agents: Vec<Agent>,
+    supervisor: String,
     counts: Counts,
     stop: AtomicBool,
+}
+
+struct Agent {
+    id: String,
+    email: String,
+    /// The session token in use (signing out and in again replaces it).
+    token: Mutex<String>,
+}
+
+impl Agent {
+    fn token(&self) -> String {
+        self.token.lock().unwrap().clone()
+    }
 }
 
 const MINE: &str = "{ me { agentState { status substatus } }
@@ -98,13 +129,32 @@ impl World {
     /// One agent's random session.
     async fn agent(&self, i: usize, seed: u64) {
         let mut rng = StdRng::seed_from_u64(seed);
-        let token = self.agents[i].1.clone();
+        let me = &self.agents[i];
+        let mut token = me.token();
         let c = &self.counts;
         // Offers this agent decided to let ring out: they stay unanswered until the timeout takes them.
         let mut ignoring = std::collections::HashSet::new();
         for _ in 0..STEPS {
             let r = self.app.gql(Some(&token), MINE, json!({})).await;
+            if r.errors().first().and_then(|e| e.pointer("/extensions/code")) == Some(&json!("UNAUTHENTICATED")) {
+                return; // deactivated
+            }
             let r = r.ok();
+            if rng.gen_bool(0.02) {
+                // Signs out (OFFLINE: ringing offers go back to the queue) and in again (BUSY / SYSTEM).
+                let out = self.app.gql(Some(&token), "mutation { logout }", json!({})).await;
+                tally(&out, &c.sign_outs, c);
+                token = self.app.login(&me.email).await;
+                *me.token.lock().unwrap() = token.clone();
+                continue;
+            }
+            if rng.gen_bool(0.02) {
+                // A desktop that connects and drops: past the grace, presence takes the agent OFFLINE.
+                if let Ok(desktop) = LiveClient::connect(self.app.addr, tests::live::TRANSPORT_WS, &token).await {
+                    desktop.close().await;
+                    bump(&c.desktops_dropped);
+                }
+            }
             let substatus = r.data("/me/agentState/substatus").as_str().unwrap_or("").to_owned();
             if substatus != "IDLE" && substatus != "INTERACTING" || rng.gen_bool(0.05) {
                 let to = if rng.gen_bool(0.8) { "ONLINE" } else { "BUSY" };
@@ -158,6 +208,59 @@ impl World {
         }
     }
 
+    /// A supervisor working the queues by hand: assigns waiting conversations, transfers and requeues held ones.
+    async fn supervisor(&self, seed: u64) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let c = &self.counts;
+        let token = &self.supervisor;
+        for _ in 0..STEPS / 2 {
+            let r = self
+                .app
+                .gql(Some(token), "{ conversations(first: 100, status: OPEN) { nodes { id substatus } } }", json!({}))
+                .await;
+            let open = r.ok().data("/conversations/nodes").as_array().cloned().unwrap_or_default();
+            if open.is_empty() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+            let conv = &open[rng.gen_range(0..open.len())];
+            let id = conv["id"].as_str().unwrap_or_default();
+            let to = &self.agents[rng.gen_range(0..self.agents.len())].id;
+            let by_hand = |m: &str| format!("mutation($id: ID!, $u: ID!) {{ {m}(id: $id, userId: $u) {{ id }} }}");
+            match conv["substatus"].as_str() {
+                Some("IN_QUEUE") => {
+                    let r =
+                        self.app.gql(Some(token), &by_hand("assignConversation"), json!({ "id": id, "u": to })).await;
+                    tally(&r, &c.assigns, c);
+                }
+                Some("INTERACTING" | "HOLD") if rng.gen_bool(0.5) => {
+                    let r =
+                        self.app.gql(Some(token), &by_hand("transferConversation"), json!({ "id": id, "u": to })).await;
+                    tally(&r, &c.transfers, c);
+                }
+                Some("ALERTING" | "INTERACTING" | "HOLD") => {
+                    tally(&self.act(token, "requeueConversation", id).await, &c.requeues, c);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// An admin deactivates one agent once half the client messages are in.
+    async fn deactivate_midway(&self) {
+        while self.counts.messages.load(Ordering::Relaxed) < DEACTIVATE_AFTER {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let r = self
+            .app
+            .admin(
+                "mutation($id: ID!) { deactivateUser(id: $id) { id } }",
+                json!({ "id": self.agents[DEACTIVATED].id }),
+            )
+            .await;
+        r.ok();
+    }
+
     /// Clients writing at random to the channels.
     async fn clients(&self, seed: u64) {
         let mut rng = StdRng::seed_from_u64(seed);
@@ -192,12 +295,43 @@ impl World {
             .all(&txn)
             .await
             .map_err(|e| e.to_string())?;
+        let offline: std::collections::HashSet<Uuid> = agent_state::Entity::find()
+            .filter(agent_state::Column::Status.eq(AgentStatus::Offline))
+            .all(&txn)
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|s| s.user_id)
+            .collect();
+        let inactive: std::collections::HashSet<Uuid> = user::Entity::find()
+            .filter(user::Column::Active.eq(false))
+            .all(&txn)
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|u| u.id)
+            .collect();
         txn.commit().await.map_err(|e| e.to_string())?;
         let limits: HashMap<Uuid, i32> =
             self.channels.iter().zip(CHANNELS).map(|(c, (_, limit, _, _))| (c.0.parse().unwrap(), limit)).collect();
         let mut util: HashMap<Uuid, i32> = HashMap::new();
         let mut per_channel: HashMap<(Uuid, Uuid), i32> = HashMap::new();
         let mut live_by_conv: HashMap<Uuid, Vec<&conversation_offer::Model>> = HashMap::new();
+        // Each agent's latest live assignment overall and per channel: what took them to where they are.
+        let mut latest: HashMap<Uuid, &conversation_offer::Model> = HashMap::new();
+        let mut latest_in: HashMap<(Uuid, Uuid), &conversation_offer::Model> = HashMap::new();
+        let channel_of: HashMap<Uuid, Uuid> = convs.iter().map(|c| (c.id, c.channel_id)).collect();
+        for o in &live {
+            let newer = |cur: &&conversation_offer::Model| (o.offered_at, o.id) > (cur.offered_at, cur.id);
+            if latest.get(&o.user_id).is_none_or(newer) {
+                latest.insert(o.user_id, o);
+            }
+            if let Some(ch) = channel_of.get(&o.conversation_id)
+                && latest_in.get(&(o.user_id, *ch)).is_none_or(newer)
+            {
+                latest_in.insert((o.user_id, *ch), o);
+            }
+        }
         for o in &live {
             live_by_conv.entry(o.conversation_id).or_default().push(o);
         }
@@ -221,6 +355,12 @@ impl World {
                 if c.substatus == Some(Sub::Alerting) && c.offer_deadline.is_none() {
                     return Err(format!("ringing conversation without a deadline: {c:?}"));
                 }
+                if c.substatus == Some(Sub::Alerting) && offline.contains(&agent) {
+                    return Err(format!("an OFFLINE agent has a ringing offer: {c:?}"));
+                }
+                if inactive.contains(&agent) {
+                    return Err(format!("a deactivated agent holds a conversation: {c:?}"));
+                }
             } else if !offers.is_empty() {
                 return Err(format!("conversation {c:?} is not held but has a live assignment {offers:?}"));
             }
@@ -237,12 +377,14 @@ impl World {
                 _ => {}
             }
         }
-        if let Some((agent, u)) = util.iter().find(|(_, u)| **u > 100) {
-            return Err(format!("agent {agent} is at {u} % utilization"));
+        let by_distribution =
+            |o: Option<&&conversation_offer::Model>| o.is_none_or(|o| o.origin == OfferOrigin::Distribution);
+        if let Some((agent, u)) = util.iter().find(|(a, u)| **u > 100 && by_distribution(latest.get(*a))) {
+            return Err(format!("distribution took agent {agent} to {u} % utilization"));
         }
         for ((agent, ch), n) in &per_channel {
-            if limits.get(ch).is_some_and(|l| n > l) {
-                return Err(format!("agent {agent} holds {n} conversations of channel {ch}"));
+            if limits.get(ch).is_some_and(|l| n > l) && by_distribution(latest_in.get(&(*agent, *ch))) {
+                return Err(format!("distribution gave agent {agent} {n} conversations of channel {ch}"));
             }
         }
         Ok(())
@@ -250,11 +392,14 @@ impl World {
 
     /// Every agent ONLINE, working everything off until nothing is open.
     async fn work_off(&self) {
-        for (_, token) in &self.agents {
-            self.app.gql(Some(token), "mutation { setMyStatus(status: ONLINE) { status } }", json!({})).await.ok();
+        for (i, a) in self.agents.iter().enumerate().filter(|(i, _)| *i != DEACTIVATED) {
+            let token = a.token();
+            let r = self.app.gql(Some(&token), "mutation { setMyStatus(status: ONLINE) { status } }", json!({})).await;
+            assert!(r.errors().is_empty(), "agent {i} cannot go ONLINE: {}", r.raw);
         }
         eventually(Duration::from_secs(120), "every conversation to be worked off", || async {
-            for (_, token) in &self.agents {
+            for a in self.agents.iter().take(DEACTIVATED) {
+                let token = &a.token();
                 let r = self.app.gql(Some(token), MINE, json!({})).await;
                 if r.data("/me/agentState/status") != &json!("ONLINE") {
                     self.app.gql(Some(token), "mutation { setMyStatus(status: ONLINE) { status } }", json!({})).await;
@@ -296,18 +441,24 @@ impl World {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acd_invariants_hold_under_random_concurrent_load() {
     let seed: u64 = std::env::var("TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20261125);
-    let app = TestApp::spawn().await;
+    let live = worker::live::LiveSettings { presence_grace: PRESENCE_GRACE, ..Default::default() };
+    let app = TestApp::spawn_live(true, live).await;
     let sim = ProviderSim::start().await;
     let postgres = app.db.backend == worker::config::Backend::Postgres;
+    let grace = PRESENCE_GRACE.as_secs().to_string();
+    let env = [("APP_PRESENCE_GRACE_SECS", grace.as_str())];
     let _workers: Vec<proc::Proc> = if postgres {
-        (1..=2).map(|i| proc::Proc::start(&format!("work-{i}"), &app.db.url, &app.encryption_key, &[])).collect()
+        (1..=2).map(|i| proc::Proc::start(&format!("work-{i}"), &app.db.url, &app.encryption_key, &env)).collect()
     } else {
         Vec::new()
     };
     let mut agents = Vec::new();
     for _ in 0..AGENTS {
-        agents.push(app.user_with_token("AGENT").await);
+        let (id, email) = app.user_as(&app.admin_token, "AGENT").await;
+        let token = Mutex::new(app.login(&email).await);
+        agents.push(Agent { id, email, token });
     }
+    let supervisor = app.user_with_token("SUPERVISOR").await.1;
     let mut channels = Vec::new();
     for (k, (utilization, limit, alerting, wrap)) in CHANNELS.into_iter().enumerate() {
         let mut input = TestApp::channel_input(&format!("Channel {k}"));
@@ -319,7 +470,7 @@ async fn acd_invariants_hold_under_random_concurrent_load() {
         input["wrapUpTimeout"] = json!(wrap);
         // Overlapping teams: each agent is on two of the three channels.
         let team: Vec<&String> =
-            agents.iter().enumerate().filter(|(i, _)| (i + k) % 3 != 0).map(|(_, a)| &a.0).collect();
+            agents.iter().enumerate().filter(|(i, _)| (i + k) % 3 != 0).map(|(_, a)| &a.id).collect();
         input["agentIds"] = json!(team);
         let id = app.create_channel_as(&app.admin_token, input).await;
         let our = format!("+1415555{:04}", 2000 + k);
@@ -338,7 +489,15 @@ async fn acd_invariants_hold_under_random_concurrent_load() {
             .collect();
         channels.push((id, url, our, key, codes));
     }
-    let world = Arc::new(World { app, sim, channels, agents, counts: Counts::default(), stop: AtomicBool::new(false) });
+    let world = Arc::new(World {
+        app,
+        sim,
+        channels,
+        agents,
+        supervisor,
+        counts: Counts::default(),
+        stop: AtomicBool::new(false),
+    });
     let started = Instant::now();
 
     let checker = {
@@ -353,6 +512,12 @@ async fn acd_invariants_hold_under_random_concurrent_load() {
     for i in 0..AGENTS {
         let w = world.clone();
         load.push(tokio::spawn(async move { w.agent(i, seed + 1 + i as u64).await }));
+    }
+    {
+        let w = world.clone();
+        load.push(tokio::spawn(async move { w.supervisor(seed + 100).await }));
+        let w = world.clone();
+        load.push(tokio::spawn(async move { w.deactivate_midway().await }));
     }
     for h in load {
         h.await.unwrap();
@@ -380,7 +545,8 @@ async fn acd_invariants_hold_under_random_concurrent_load() {
     println!(
         "invariants ({:?}, seed {seed}, {} extra work processes, {:.1} s): {} messages, {conversations} conversations, \
          {offers} assignments ({expired} timed out), {} status changes, {} accepts, {} rejects, {} offers ignored, \
-         {} holds, {} resumes, {} resolves, {} codes, {} refusals (lost races), {} snapshots checked",
+         {} holds, {} resumes, {} resolves, {} codes, {} sign-outs, {} desktops dropped, {} assigned, {} transferred \
+         and {} requeued by hand, {} refusals (lost races), {} snapshots checked",
         world.app.db.backend,
         if postgres { 2 } else { 0 },
         started.elapsed().as_secs_f64(),
@@ -393,6 +559,11 @@ async fn acd_invariants_hold_under_random_concurrent_load() {
         n(&c.resumes),
         n(&c.resolves),
         n(&c.codes),
+        n(&c.sign_outs),
+        n(&c.desktops_dropped),
+        n(&c.assigns),
+        n(&c.transfers),
+        n(&c.requeues),
         n(&c.refused),
         n(&c.snapshots),
     );
@@ -400,7 +571,11 @@ async fn acd_invariants_hold_under_random_concurrent_load() {
     assert_eq!(n(&c.internal_errors), 0, "requests failed with internal errors");
     assert_eq!(inbound, u64::from(MESSAGES), "every client message is stored exactly once");
     assert!(
-        n(&c.snapshots) > 0 && expired > 0 && n(&c.accepts) > 0 && n(&c.rejects) > 0,
+        n(&c.snapshots) > 0 && expired > 0 && n(&c.accepts) > 0 && n(&c.rejects) > 0 && n(&c.sign_outs) > 0,
+        "the load exercised too little"
+    );
+    assert!(
+        n(&c.desktops_dropped) > 0 && n(&c.assigns) > 0 && n(&c.transfers) > 0 && n(&c.requeues) > 0,
         "the load exercised too little"
     );
     world.app.assert_no_failed_jobs().await;

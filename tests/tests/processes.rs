@@ -17,7 +17,8 @@ use proc::Proc;
 use tests::{PUBLIC_BASE, TestDb};
 use uuid::Uuid;
 use worker::Engine;
-use worker::auth::{Actor, NewUser};
+use worker::accounts::NewUser;
+use worker::actor::Actor;
 use worker::channels::{ChannelForm, SettingsForm};
 use worker::config::Backend;
 use worker::crypto::{Cipher, Secret};
@@ -275,7 +276,7 @@ async fn sigterm_lets_a_running_job_finish() {
         panic!("the job's row is not Done: {statuses:?}");
     }
     assert_eq!(sim.verify_attempts(), 1);
-    assert!(waited < worker::jobs::runtime::SHUTDOWN_GRACE, "{waited:?}");
+    assert!(waited < worker::runtime::SHUTDOWN_GRACE, "{waited:?}");
     eprintln!(
         "{:?}: SIGTERM during a 3 s check: exited {:.1} s later, the check recorded",
         world.db.backend,

@@ -13,11 +13,7 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
+pub use crate::db::Backend;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -44,10 +40,10 @@ pub struct Config {
     /// (`APP_ALLOW_PRIVATE_URLS`): by default yes on SQLite (the local tour), no on PostgreSQL.
     pub allow_private_urls: bool,
     /// Sign-in token lifetimes (`APP_TOKEN_IDLE_DAYS`, `APP_TOKEN_MAX_DAYS`).
-    pub tokens: crate::auth::TokenSettings,
+    pub tokens: crate::accounts::TokenSettings,
     /// Login throttling: networks exempt from the per-address limit (`APP_LOGIN_TRUSTED_CIDRS`) and the proxies
     /// whose `X-Forwarded-For` names the client (`APP_TRUSTED_PROXIES`), both comma-separated CIDRs or addresses.
-    pub login: crate::throttle::LoginSettings,
+    pub login: crate::accounts::throttle::LoginSettings,
 }
 
 /// The file's keys: the environment variables' names without `APP_`, in lower case.
@@ -129,7 +125,7 @@ impl Config {
 
         let bootstrap_admin_email =
             get("APP_BOOTSTRAP_ADMIN_EMAIL", &file.bootstrap_admin_email).unwrap_or_else(|| "admin@example.com".into());
-        crate::auth::normalise_email(&bootstrap_admin_email)
+        crate::accounts::normalise_email(&bootstrap_admin_email)
             .ok_or_else(|| anyhow!("APP_BOOTSTRAP_ADMIN_EMAIL: `{bootstrap_admin_email}` is not an email address"))?;
 
         let bootstrap_admin_token = get("APP_BOOTSTRAP_ADMIN_TOKEN", &file.bootstrap_admin_token).map(Secret::new);
@@ -141,9 +137,9 @@ impl Config {
         let bootstrap_admin_password =
             get("APP_BOOTSTRAP_ADMIN_PASSWORD", &file.bootstrap_admin_password).map(Secret::new);
         if let Some(p) = &bootstrap_admin_password
-            && p.expose().chars().count() < crate::auth::MIN_PASSWORD_LEN
+            && p.expose().chars().count() < crate::accounts::MIN_PASSWORD_LEN
         {
-            bail!("APP_BOOTSTRAP_ADMIN_PASSWORD: must be at least {} characters", crate::auth::MIN_PASSWORD_LEN);
+            bail!("APP_BOOTSTRAP_ADMIN_PASSWORD: must be at least {} characters", crate::accounts::MIN_PASSWORD_LEN);
         }
 
         let reverify_raw =
@@ -159,7 +155,7 @@ impl Config {
         };
 
         let worker_poll = match get("APP_WORKER_POLL_MS", &file.worker_poll_ms) {
-            None => crate::jobs::runtime::POLL_INTERVAL,
+            None => crate::runtime::POLL_INTERVAL,
             Some(raw) => match raw.trim().parse::<u64>() {
                 Ok(n @ 50..=600_000) => std::time::Duration::from_millis(n),
                 _ => bail!("APP_WORKER_POLL_MS: `{raw}` is not a whole number of milliseconds from 50 to 600000"),
@@ -204,9 +200,9 @@ impl Config {
                 _ => Err(anyhow!("{key}: `{raw}` is not a whole number of days from 1 to 3650")),
             },
         };
-        let tokens = crate::auth::TokenSettings {
-            idle: days("APP_TOKEN_IDLE_DAYS", &file.token_idle_days, crate::auth::DEFAULT_IDLE_DAYS)?,
-            max_age: days("APP_TOKEN_MAX_DAYS", &file.token_max_days, crate::auth::DEFAULT_MAX_DAYS)?,
+        let tokens = crate::accounts::TokenSettings {
+            idle: days("APP_TOKEN_IDLE_DAYS", &file.token_idle_days, crate::accounts::DEFAULT_IDLE_DAYS)?,
+            max_age: days("APP_TOKEN_MAX_DAYS", &file.token_max_days, crate::accounts::DEFAULT_MAX_DAYS)?,
         };
         if tokens.idle > tokens.max_age {
             bail!("APP_TOKEN_IDLE_DAYS must not be longer than APP_TOKEN_MAX_DAYS");
@@ -223,7 +219,7 @@ impl Config {
                 })
                 .collect()
         };
-        let login = crate::throttle::LoginSettings {
+        let login = crate::accounts::throttle::LoginSettings {
             trusted_networks: networks("APP_LOGIN_TRUSTED_CIDRS", &file.login_trusted_cidrs)?,
             trusted_proxies: networks("APP_TRUSTED_PROXIES", &file.trusted_proxies)?,
         };

@@ -1,12 +1,18 @@
 //! The database handle: one sea-orm pool on SQLite (embedded default) or PostgreSQL, migrated by the real
 //! `Migrator`, with a counter of an engine's executed statements (`count_into`) exposed as a metric.
 
-use crate::config::{Backend, Config};
 use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
 
 /// Counts the statements of this handle (and of its clones made from now on) into `counter`: an engine's own
 /// count (the `/metrics` counter), undisturbed by other engines in the same process (the tests).
@@ -34,12 +40,8 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTra
 /// redelivered, a job retried, a request answered with an error) and is replaced.
 pub const PING_IF_IDLE_FOR: Duration = Duration::from_secs(30);
 
-/// Connects to the configured database. For SQLite the file's folder is created, WAL journaling is switched on
+/// Connects to the database at `url`. For SQLite the file's folder is created, WAL journaling is switched on
 /// and every connection waits up to five seconds on a busy database instead of failing.
-pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
-    connect_url(&config.database_url, config.backend()).await
-}
-
 pub async fn connect_url(url: &str, backend: Backend) -> anyhow::Result<DatabaseConnection> {
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.sqlx_logging(false)

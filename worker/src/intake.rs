@@ -12,12 +12,13 @@
 //! the writer keeps (one round trip per commit, see [`commit_batch_in_one_statement`]). No delivery is answered
 //! before its commit; a failed commit refuses exactly the deliveries of that batch, which the provider redelivers.
 
+use crate::Result;
 use crate::conversations::inbound::ProcessWebhook;
+use crate::domain::Domain;
 use crate::jobs::wake::Wakeups;
 use crate::jobs::{Due, Job, enqueue_many};
 use crate::provider::signature::{self, SignatureError};
 use crate::provider::{WebhookEvent, parse_webhook};
-use crate::{Engine, Result};
 use chrono::Utc;
 use entity::{channel, phone_number, webhook_delivery};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
@@ -99,7 +100,29 @@ fn claimed_number(body: &[u8]) -> Option<String> {
     v.get("to")?.as_str().and_then(|s| crate::phone::normalise_e164("to", s).ok())
 }
 
-impl Engine {
+/// The intake layer's handle: the domain, and this process's group commit of deliveries.
+#[derive(Clone)]
+pub struct Intake {
+    pub(crate) below: Domain,
+    /// Webhook deliveries waiting to be stored share one transaction and one commit.
+    pub intake: Arc<GroupCommit>,
+}
+
+impl Intake {
+    pub(crate) fn new(below: Domain) -> Self {
+        let intake = GroupCommit::new(below.db.clone(), Arc::clone(&below.wakeups), Arc::clone(&below.statements));
+        Self { below, intake: Arc::new(intake) }
+    }
+}
+
+impl std::ops::Deref for Intake {
+    type Target = Domain;
+    fn deref(&self) -> &Domain {
+        &self.below
+    }
+}
+
+impl Intake {
     /// Checks, and stores, one webhook delivery for the channel whose token is in the URL.
     #[tracing::instrument(skip_all, fields(channel_id))]
     pub async fn receive_webhook(
@@ -222,63 +245,6 @@ impl Engine {
     /// Stores the delivery with its processing job, in the next group commit; a taken dedupe key stores nothing.
     async fn store_delivery(&self, d: NewDelivery) -> Result<Accepted> {
         self.intake.store(d).await
-    }
-}
-
-/// How long a channel's numbers, read for a webhook token, serve that token's next deliveries in this process.
-pub const WEBHOOK_NUMBERS_TTL: Duration = Duration::from_secs(1);
-
-/// Above this many entries, expired ones are dropped when another is added.
-const WEBHOOK_NUMBERS_PRUNE_AT: usize = 1024;
-
-/// The numbers of recently seen webhook tokens (keyed by the token's hash, never the token), so that a channel's
-/// stream of deliveries costs one read a second instead of one each. A change of numbers or webhook tokens made
-/// through this process (a number added, enabled or disabled, given a new key, deleted or restored; a channel
-/// deleted or its URL rotated) calls [`WebhookNumbers::forget`] and takes effect at once; one made through
-/// another process takes effect here within [`WEBHOOK_NUMBERS_TTL`]. A token with no numbers (unknown, or a
-/// channel without any) is not kept.
-#[derive(Default)]
-pub struct WebhookNumbers {
-    /// Bumped by every `forget`: an entry read before it is not used, even if stored after it.
-    generation: AtomicU64,
-    entries: Mutex<HashMap<String, CachedNumbers>>,
-}
-
-struct CachedNumbers {
-    read_at: Instant,
-    generation: u64,
-    numbers: Arc<[phone_number::Model]>,
-}
-
-impl WebhookNumbers {
-    fn generation(&self) -> u64 {
-        self.generation.load(Ordering::SeqCst)
-    }
-
-    fn get(&self, token_hash: &str) -> Option<Arc<[phone_number::Model]>> {
-        let entries = self.entries.lock().ok()?;
-        let e = entries.get(token_hash)?;
-        (e.generation == self.generation() && e.read_at.elapsed() < WEBHOOK_NUMBERS_TTL).then(|| Arc::clone(&e.numbers))
-    }
-
-    /// Keeps what a read begun at `generation` found.
-    fn put(&self, token_hash: String, generation: u64, numbers: Arc<[phone_number::Model]>) {
-        if numbers.is_empty() {
-            return;
-        }
-        let Ok(mut entries) = self.entries.lock() else { return };
-        if entries.len() >= WEBHOOK_NUMBERS_PRUNE_AT {
-            entries.retain(|_, e| e.read_at.elapsed() < WEBHOOK_NUMBERS_TTL);
-        }
-        entries.insert(token_hash, CachedNumbers { read_at: Instant::now(), generation, numbers });
-    }
-
-    /// Numbers or webhook tokens changed: what was read before is not used again.
-    pub fn forget(&self) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.clear();
-        }
     }
 }
 
@@ -566,54 +532,4 @@ async fn commit_batch_in_one_statement(
         .await
         .map_err(sqlx_error)?;
     stored.iter().map(|r| r.try_get::<Uuid, _>("id").map_err(sqlx_error)).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn numbers() -> Arc<[phone_number::Model]> {
-        let now = Utc::now();
-        Arc::from(vec![phone_number::Model {
-            id: Uuid::now_v7(),
-            account_id: Uuid::now_v7(),
-            channel_id: Uuid::now_v7(),
-            e164: "+14155550100".into(),
-            api_key_enc: String::new(),
-            api_key_hint: "0100".into(),
-            enabled: true,
-            verification: entity::Verification::Unverified,
-            verification_error: None,
-            last_verified_at: None,
-            created_at: now,
-            updated_at: now,
-            deleted_at: None,
-        }])
-    }
-
-    #[test]
-    fn what_a_read_found_is_kept_until_a_change_or_the_ttl() {
-        let cache = WebhookNumbers::default();
-        cache.put("hash".into(), cache.generation(), numbers());
-        assert!(cache.get("hash").is_some());
-        assert!(cache.get("other").is_none());
-        cache.forget();
-        assert!(cache.get("hash").is_none(), "a change through this process is seen at once");
-        // A read begun before a change, stored after it, is not used.
-        let before = cache.generation();
-        cache.forget();
-        cache.put("hash".into(), before, numbers());
-        assert!(cache.get("hash").is_none());
-        // Nothing is kept for a token without numbers.
-        cache.put("none".into(), cache.generation(), Arc::from(Vec::new()));
-        assert!(cache.entries.lock().map(|e| !e.contains_key("none")).unwrap_or(false));
-        // An entry older than the TTL is not used.
-        cache.put("hash".into(), cache.generation(), numbers());
-        if let Ok(mut entries) = cache.entries.lock()
-            && let Some(e) = entries.get_mut("hash")
-        {
-            e.read_at -= WEBHOOK_NUMBERS_TTL;
-        }
-        assert!(cache.get("hash").is_none());
-    }
 }

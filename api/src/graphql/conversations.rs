@@ -312,7 +312,7 @@ impl ConversationMutation {
         match acting(ctx)? {
             Acting::User(a) => {
                 let m = e.send_message(a, id, &text).await?;
-                let sender = e.user_in_account(&e.db, a, a.user_id).await?;
+                let sender = worker::actor::user_in_account(&e.db, a, a.user_id).await?;
                 Ok(Message(m, Some(sender)))
             }
             Acting::Bot(b) => Ok(Message(e.bot_send_message(b, id, &text).await?, None)),

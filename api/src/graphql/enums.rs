@@ -127,7 +127,7 @@ mirror!(
 
 mirror!(
     /// Where a job is in its life.
-    JobStatus = worker::jobs::admin::JobState {
+    JobStatus = worker::runtime::admin::JobState {
         /// Waiting for its time or for a worker.
         Pending,
         /// Fetched by a worker, about to run.

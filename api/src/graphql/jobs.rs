@@ -1,12 +1,12 @@
 //! Background jobs for admins: the account's failed jobs with a retry, and re-verification of every number on
-//! demand. A job is the account's when the object it concerns is (see `worker::jobs::admin`).
+//! demand. A job is the account's when the object it concerns is (see `worker::runtime::admin`).
 
 use super::enums::JobStatus;
 use super::error::ApiResult;
 use super::{actor, engine};
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
-use worker::jobs::admin::JobRecord;
+use worker::runtime::admin::JobRecord;
 
 /// A background job.
 pub struct Job(JobRecord);

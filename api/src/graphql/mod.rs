@@ -20,8 +20,8 @@ use async_graphql::{Context, ID, Schema, SchemaBuilder};
 pub use live::Subscription;
 use uuid::Uuid;
 use worker::Engine;
-use worker::auth::Actor;
-use worker::chatbots::acting::BotActor;
+use worker::actor::Actor;
+use worker::conversations::chatbot_actions::BotActor;
 
 /// Everything that can be read. (In the code: one object per area, merged here.)
 #[derive(async_graphql::MergedObject, Default)]

@@ -8,7 +8,7 @@ use super::types::{
 };
 use super::{actor, engine, uuid};
 use async_graphql::{Context, ID, Object};
-use worker::auth::NewUser;
+use worker::accounts::NewUser;
 use worker::channels::ChannelForm;
 use worker::crypto::Secret;
 
@@ -21,7 +21,7 @@ impl CoreMutation {
     /// and 90 days at most). Throttled: after too many failed attempts, TOO_MANY_ATTEMPTS with
     /// `extensions.retryAfter` (seconds).
     async fn login(&self, ctx: &Context<'_>, email: String, password: String) -> ApiResult<LoginPayload> {
-        let client = ctx.data_opt::<worker::auth::ClientInfo>().cloned().unwrap_or_default();
+        let client = ctx.data_opt::<worker::actor::ClientInfo>().cloned().unwrap_or_default();
         let issued = engine(ctx)?.login(&email, &password, &client).await?;
         Ok(LoginPayload { token: issued.token.expose().to_owned(), user: User(issued.user) })
     }

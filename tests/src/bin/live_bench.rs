@@ -28,7 +28,7 @@ use tests::live::{LiveClient, TRANSPORT_WS};
 use tests::provider_sim::{ProviderSim, message_event};
 use uuid::Uuid;
 use worker::Engine;
-use worker::auth::NewUser;
+use worker::accounts::NewUser;
 use worker::config::Backend;
 use worker::crypto::{Cipher, Secret, sha256_hex};
 

@@ -68,8 +68,10 @@ async fn run(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let proxy =
-        worker::throttle::LoginSettings { trusted_networks: vec![], trusted_proxies: vec!["127.0.0.1/32".parse()?] };
+    let proxy = worker::accounts::throttle::LoginSettings {
+        trusted_networks: vec![],
+        trusted_proxies: vec!["127.0.0.1/32".parse()?],
+    };
     let app = TestApp::spawn_with_login(proxy).await;
     let r = app.admin("{ me { email } }", json!({})).await;
     let email = r.str("/me/email");

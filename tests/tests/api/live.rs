@@ -314,7 +314,7 @@ async fn cursors_follow_commit_order_under_concurrent_writers() {
                 let agent = uuid::Uuid::from_u64_pair(w, i);
                 uow.emit(worker::live::NewEvent::agent_status(account, agent, chrono::Utc::now()));
                 uow.emit(worker::live::NewEvent::agent_status(account, agent, chrono::Utc::now()));
-                uow.commit().await.unwrap();
+                engine.commit(uow).await.unwrap();
             }
         }));
     }

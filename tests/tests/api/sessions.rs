@@ -144,7 +144,7 @@ async fn sign_in_tokens_expire_after_30_idle_days_or_90_days_in_all() {
 async fn the_bootstrap_machine_token_never_goes_idle() {
     let app = TestApp::spawn().await;
     let fixed = worker::crypto::Secret::new("nva_automation_token_0123456789");
-    let admin = worker::auth::NewUser {
+    let admin = worker::accounts::NewUser {
         email: "ops@example.com".into(),
         name: "Ops".into(),
         password: worker::crypto::Secret::new(PASSWORD),

@@ -12,7 +12,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use std::sync::atomic::Ordering;
 use tests::{Gql, TestApp};
-use worker::throttle::LoginSettings;
+use worker::accounts::throttle::LoginSettings;
 
 const LOGIN: &str = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }";
 const RIGHT: &str = "correct horse battery";

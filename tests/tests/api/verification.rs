@@ -91,7 +91,7 @@ async fn a_provider_that_stays_down_ends_as_unreachable() {
     let n = settled(&app, &id, Duration::from_secs(30)).await;
     assert_eq!(n["verification"], json!("FAILED"), "{n}");
     assert_eq!(n["verificationError"], json!("PROVIDER_UNREACHABLE"));
-    assert_eq!(sim.verify_attempts(), worker::jobs::verify::VERIFY_ATTEMPTS as usize);
+    assert_eq!(sim.verify_attempts(), worker::phone_numbers::verify::VERIFY_ATTEMPTS as usize);
 }
 
 #[tokio::test]

@@ -390,7 +390,7 @@ async fn status_events_move_outbound_messages_forward_only() {
 /// or on PostgreSQL a table lock that conflicts with inserts (reads go on).
 async fn hold_writes(app: &TestApp) -> sea_orm::DatabaseTransaction {
     use sea_orm::ConnectionTrait;
-    let txn = app.engine.begin_write().await.unwrap();
+    let txn = worker::db::begin_write(&app.engine.db).await.unwrap();
     if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
         txn.execute_unprepared("LOCK TABLE webhook_deliveries IN SHARE ROW EXCLUSIVE MODE").await.unwrap();
     }

@@ -5,10 +5,12 @@
 
 use super::policy::{self, AgentLoad, ChannelRule, Waiting};
 use super::timers::OfferTimeout;
-use super::{HELD, db_now, lock_account, record_offer, seconds};
+use super::{lock_account, record_offer};
+use crate::Result;
+use crate::acd::Acd;
+use crate::clock::{db_now, seconds};
 use crate::jobs::{Due, enqueue};
 use crate::live::{NewEvent, Uow};
-use crate::{Engine, Result};
 use chrono::{DateTime, Utc};
 use entity::{
     AgentStatus, ConversationStatus, ConversationSubstatus, EventKind, OfferOrigin, agent_state, channel,
@@ -25,7 +27,7 @@ pub const BATCH: u64 = 200;
 /// Where the previous batch stopped in queue order.
 type Cursor = (DateTime<Utc>, Uuid);
 
-impl Engine {
+impl Acd {
     /// Offers (or, with auto answer, assigns) every waiting conversation of the account that an ONLINE agent can
     /// take. Returns how many were assigned.
     #[tracing::instrument(skip(self))]
@@ -50,7 +52,8 @@ impl Engine {
             let txn = self.begin_uow().await?;
             let (n, next) = distribute_batch(&txn, account_id, cursor).await?;
             let planned = started.elapsed();
-            txn.commit().await?;
+            // Distribution's own commit: it asks for no distribution of its own.
+            let _none = txn.commit().await?;
             tracing::debug!(
                 assigned = n,
                 planned_ms = planned.as_millis() as u64,
@@ -156,7 +159,7 @@ async fn distribute_batch(db: &Uow, account_id: Uuid, after: Option<Cursor>) -> 
         .column(conversation::Column::AssignmentCost)
         .filter(conversation::Column::AccountId.eq(account_id))
         .filter(conversation::Column::Status.eq(ConversationStatus::Open))
-        .filter(conversation::Column::Substatus.is_in(HELD))
+        .filter(conversation::Column::Substatus.is_in(ConversationSubstatus::HELD))
         .filter(conversation::Column::AssignedUserId.in_subquery(online()))
         .into_tuple()
         .all(db)

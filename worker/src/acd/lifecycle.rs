@@ -4,10 +4,12 @@
 
 use super::offers::{close_assignment, conversation_in_account, withdraw_alerting};
 use super::timers::WrapUpTimeout;
-use super::{db_now, lock_account, record_offer, requeue, same_assignment, seconds};
+use super::{lock_account, record_offer, requeue, same_assignment};
+use crate::acd::Acd;
+use crate::clock::{db_now, seconds};
 use crate::jobs::{Due, enqueue};
 use crate::live::{NewEvent, Uow};
-use crate::{Engine, Error, Result, auth::Actor};
+use crate::{Error, Result, actor::Actor};
 use chrono::{DateTime, Utc};
 use entity::{
     AgentStatus, ConversationStatus, ConversationSubstatus as Sub, EventKind, EventReason, HandOffReason, OfferOrigin,
@@ -77,7 +79,7 @@ pub(crate) async fn finish(
         return Ok(false);
     }
     if conv.status == ConversationStatus::Pending {
-        crate::chatbots::delivery::drop_pending_posts(db, conv.id).await?;
+        drop_pending_posts(db, conv.id).await?;
     }
     let outcome = if ringing { OfferOutcome::Withdrawn } else { OfferOutcome::Resolved };
     close_assignment(db, conv, outcome, now).await?;
@@ -117,12 +119,12 @@ fn lost_race() -> Error {
     Error::conflict("id", "the conversation changed meanwhile; reload it")
 }
 
-impl Engine {
+impl Acd {
     /// Ends a transition that may have freed capacity: commits, distributes, and answers with the conversation
     /// as the caller may see it now.
     async fn commit_and_show(&self, txn: Uow, actor: &Actor, id: Uuid) -> Result<conversation::Model> {
-        txn.commit().await?;
-        self.redistribute(actor.account_id).await;
+        txn.distribute(actor.account_id);
+        self.commit(txn).await?;
         self.conversation(actor, id).await
     }
 
@@ -145,7 +147,7 @@ impl Engine {
         if !set_substatus(&txn, &conv, to, now).await? {
             return Err(lost_race());
         }
-        txn.commit().await?;
+        self.commit(txn).await?;
         self.conversation(actor, id).await
     }
 
@@ -257,9 +259,9 @@ impl Engine {
             return Ok(Some(deadline));
         }
         if finish(&txn, &conv, Resolution::WrapUpTimeout, None, true, now).await? {
-            txn.commit().await?;
+            txn.distribute(conv.account_id);
+            self.commit(txn).await?;
             tracing::info!(%conversation_id, "wrap-up timed out; resolved without a code");
-            self.redistribute(conv.account_id).await;
         }
         Ok(None)
     }
@@ -407,7 +409,7 @@ pub(crate) async fn hand_off(
     if r.rows_affected != 1 {
         return Ok(false);
     }
-    crate::chatbots::delivery::drop_pending_posts(db, conv.id).await?;
+    drop_pending_posts(db, conv.id).await?;
     db.emit(NewEvent::conversation(EventKind::ConversationUpdated, conv, None, now).because(EventReason::HandedOff));
     Ok(true)
 }
@@ -470,27 +472,15 @@ pub(crate) async fn on_agent_removed(db: &Uow, ch: &channel::Model, user_id: Uui
     Ok(())
 }
 
-/// An agent is deactivated: offers withdrawn, conversations they were working requeued, after-call work resolved
-/// without a code (AGENT_DEACTIVATED).
-pub(crate) async fn on_user_deactivated(db: &Uow, u: &user::Model) -> Result<()> {
-    lock_account(db, u.account_id).await?;
-    let now = db_now(db).await?;
-    let held = conversation::Entity::find()
-        .filter(conversation::Column::AssignedUserId.eq(u.id))
-        .filter(conversation::Column::Status.eq(ConversationStatus::Open))
-        .all(db)
+/// The conversation left its chatbot (it is no longer PENDING): its messages not posted yet never will be.
+pub(crate) async fn drop_pending_posts<C: ConnectionTrait>(db: &C, conversation_id: Uuid) -> Result<()> {
+    use entity::{BotPostStatus, chatbot_post};
+    chatbot_post::Entity::update_many()
+        .col_expr(chatbot_post::Column::Status, Expr::value(BotPostStatus::Dropped))
+        .filter(chatbot_post::Column::ConversationId.eq(conversation_id))
+        .filter(chatbot_post::Column::Status.eq(BotPostStatus::Pending))
+        .exec(db)
         .await?;
-    for conv in &held {
-        match conv.substatus {
-            Some(Sub::Alerting | Sub::Interacting | Sub::Hold) => {
-                requeue(db, conv, OfferOutcome::Withdrawn, EventReason::Deactivated, now).await?;
-            }
-            Some(Sub::AfterCallWork) => {
-                finish(db, conv, Resolution::AgentDeactivated, None, false, now).await?;
-            }
-            _ => {}
-        }
-    }
     Ok(())
 }
 

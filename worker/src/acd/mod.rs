@@ -9,15 +9,19 @@
 //! conditional updates whose row counts are checked, so a transition that lost a race says so instead of
 //! writing over the winner.
 
+pub mod agents;
 pub mod distribute;
 pub mod lifecycle;
 pub mod offers;
 pub mod policy;
+pub mod presence;
 pub mod status;
 pub mod timers;
 
+use crate::Result;
+use crate::clock::db_now;
 use crate::live::{NewEvent, Uow};
-use crate::{Engine, Result};
+use crate::store::Store;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use entity::{
@@ -64,14 +68,6 @@ impl Distributions {
     }
 }
 
-/// Substatuses in which a conversation is held by its agent and counts toward their utilization and limits.
-pub const HELD: [ConversationSubstatus; 4] = [
-    ConversationSubstatus::Alerting,
-    ConversationSubstatus::Interacting,
-    ConversationSubstatus::Hold,
-    ConversationSubstatus::AfterCallWork,
-];
-
 /// Serialises the account's ACD transitions until the transaction ends (PostgreSQL: a transaction-level
 /// advisory lock keyed by the account; SQLite: write transactions already run one at a time).
 pub async fn lock_account<C: ConnectionTrait>(db: &C, account_id: Uuid) -> Result<()> {
@@ -86,24 +82,6 @@ pub async fn lock_account<C: ConnectionTrait>(db: &C, account_id: Uuid) -> Resul
         .context("taking the account's ACD lock")?;
     }
     Ok(())
-}
-
-/// The database's clock, on which every deadline is computed and compared, so several hosts agree (PostgreSQL:
-/// `clock_timestamp()`, the time of the call, not of the transaction's start). SQLite is embedded: its clock is
-/// this host's.
-pub async fn db_now<C: ConnectionTrait>(db: &C) -> Result<DateTime<Utc>> {
-    if db.get_database_backend() == DatabaseBackend::Postgres {
-        let row = db
-            .query_one_raw(Statement::from_string(DatabaseBackend::Postgres, "SELECT clock_timestamp() AS now"))
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("clock_timestamp() returned no row"))?;
-        return Ok(row.try_get::<DateTime<Utc>>("", "now")?);
-    }
-    Ok(Utc::now())
-}
-
-pub(crate) fn seconds(s: i32) -> chrono::Duration {
-    chrono::Duration::seconds(i64::from(s.max(0)))
 }
 
 /// Records a new assignment in the history and returns its id.
@@ -204,9 +182,38 @@ pub(crate) fn same_assignment(conv: &conversation::Model) -> sea_orm::Condition 
     }
 }
 
-impl Engine {
+/// The ACD layer's handle: storage, and the distribution runs of this process.
+#[derive(Clone)]
+pub struct Acd {
+    pub(crate) below: Store,
+    /// Distribution runs in progress in this process, per account (requests coalesce).
+    pub distributions: std::sync::Arc<Distributions>,
+}
+
+impl std::ops::Deref for Acd {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        &self.below
+    }
+}
+
+impl Acd {
+    pub(crate) fn new(below: Store) -> Self {
+        Self { below, distributions: Default::default() }
+    }
+
+    /// The one commit of every change at or above the ACD: commits the unit of work (events, wake-ups) and then
+    /// runs the distribution it asked for, so a request's own change is distributed when it answers.
+    pub async fn commit(&self, uow: Uow) -> Result<()> {
+        let committed = uow.commit().await?;
+        for account_id in committed.distribute {
+            self.redistribute(account_id).await;
+        }
+        Ok(())
+    }
+
     /// Begins an ACD transition: a write transaction holding the account's ACD lock, and the database's time.
-    pub(crate) async fn begin_acd(&self, account_id: Uuid) -> Result<(crate::live::Uow, DateTime<Utc>)> {
+    pub(crate) async fn begin_acd(&self, account_id: Uuid) -> Result<(Uow, DateTime<Utc>)> {
         let txn = self.begin_uow().await?;
         lock_account(&txn, account_id).await?;
         let now = db_now(&txn).await?;
@@ -219,7 +226,7 @@ impl Engine {
     /// transaction each on the account's lock. The run is a task of its own, so a caller that goes away (a
     /// dropped HTTP request) cannot leave the account marked as running. A failure is logged: the change itself
     /// stands, and the sweeper's next pass distributes what this one could not.
-    pub async fn redistribute(&self, account_id: Uuid) {
+    pub(crate) async fn redistribute(&self, account_id: Uuid) {
         if !self.distributions.request(account_id) {
             return;
         }

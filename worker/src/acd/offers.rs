@@ -3,8 +3,9 @@
 //! an accept at or after the deadline is refused even before the timer job has run.
 
 use super::{end_offer, requeue};
+use crate::acd::Acd;
 use crate::live::{NewEvent, Uow};
-use crate::{Engine, Error, Result, auth::Actor};
+use crate::{Error, Result, actor::Actor};
 use chrono::{DateTime, Utc};
 use entity::{
     AgentStatus, BusyKind, ConversationStatus, ConversationSubstatus, EventKind, EventReason, OfferOutcome,
@@ -39,6 +40,26 @@ pub(crate) async fn conversation_in_account<C: ConnectionTrait>(
         .one(db)
         .await?
         .ok_or(Error::NotFound("conversation"))
+}
+
+impl Acd {
+    /// The visibility rule: the conversations the caller may see, before any other filter.
+    pub fn visible_conversations(&self, actor: &Actor) -> sea_orm::Select<conversation::Entity> {
+        let q = conversation::Entity::find().filter(conversation::Column::AccountId.eq(actor.account_id));
+        match actor.role {
+            entity::Role::Admin | entity::Role::Supervisor => q,
+            entity::Role::Agent => q.filter(conversation::Column::AssignedUserId.eq(actor.user_id)),
+        }
+    }
+
+    /// A conversation the caller may see.
+    pub async fn conversation(&self, actor: &Actor, id: Uuid) -> Result<conversation::Model> {
+        self.visible_conversations(actor)
+            .filter(conversation::Column::Id.eq(id))
+            .one(&self.db)
+            .await?
+            .ok_or(Error::NotFound("conversation"))
+    }
 }
 
 /// The refusal for someone whose offer of `conv` is no longer live: why, if they were offered it; NOT_FOUND
@@ -110,7 +131,7 @@ pub(crate) async fn accepted<C: ConnectionTrait>(
     Ok(())
 }
 
-impl Engine {
+impl Acd {
     /// `acceptConversation`: only the agent the conversation is offered to, before the deadline. Repeating an
     /// accept that already won returns the conversation unchanged.
     #[tracing::instrument(skip(self, actor), fields(user_id = %actor.user_id))]
@@ -140,7 +161,7 @@ impl Engine {
         }
         accepted(&txn, conv.id, actor.user_id, now).await?;
         txn.emit(NewEvent::conversation(EventKind::Assigned, &conv, Some(actor.user_id), now));
-        txn.commit().await?;
+        self.commit(txn).await?;
         tracing::info!(conversation_id = %id, "offer accepted");
         self.conversation(actor, id).await
     }
@@ -161,9 +182,9 @@ impl Engine {
         }
         // The caller may no longer see it once requeued: answer with the row as the reject left it.
         let after = conversation::Entity::find_by_id(id).one(&txn).await?.ok_or(Error::NotFound("conversation"))?;
-        txn.commit().await?;
+        txn.distribute(actor.account_id);
+        self.commit(txn).await?;
         tracing::info!(conversation_id = %id, "offer rejected");
-        self.redistribute(actor.account_id).await;
         Ok(after)
     }
 
@@ -188,8 +209,8 @@ impl Engine {
         if !expire(&txn, &conv, now).await? {
             return Ok(Expiry::Gone);
         }
-        txn.commit().await?;
-        self.redistribute(conv.account_id).await;
+        txn.distribute(conv.account_id);
+        self.commit(txn).await?;
         Ok(Expiry::Expired)
     }
 
@@ -209,10 +230,10 @@ impl Engine {
                 n += 1;
             }
         }
-        txn.commit().await?;
         if n > 0 {
-            self.redistribute(account_id).await;
+            txn.distribute(account_id);
         }
+        self.commit(txn).await?;
         Ok(n)
     }
 }

@@ -2,17 +2,13 @@
 //! NOT_RESPONDING after an offer timed out, or an account-defined busy reason) and OFFLINE (signed out; never
 //! chosen by hand). Busy reasons are the account's own list, archived rather than deleted.
 
-use super::offers::withdraw_alerting;
-use super::{HELD, db_now, lock_account};
+use crate::acd::Acd;
 use crate::live::{NewEvent, Uow};
-use crate::{Engine, Error, Result, auth::Actor, validate};
+use crate::{Error, Result, actor::Actor, validate};
 use chrono::{DateTime, Utc};
-use entity::{
-    AgentStatus, BusyKind, ConversationStatus, EventReason, Role, agent_state, api_token, busy_reason, conversation,
-    user,
-};
+use entity::{AgentStatus, BusyKind, ConversationStatus, Role, agent_state, busy_reason, conversation, user};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -71,7 +67,7 @@ pub(crate) async fn write_status(
     Ok(())
 }
 
-impl Engine {
+impl Acd {
     /// Agent states of several agents or supervisors at once (those without a row are OFFLINE), with their
     /// load: three queries whatever their number.
     pub async fn agent_views(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, AgentView>> {
@@ -92,7 +88,7 @@ impl Engine {
             .column(conversation::Column::AssignedUserId)
             .column(conversation::Column::AssignmentCost)
             .filter(conversation::Column::Status.eq(ConversationStatus::Open))
-            .filter(conversation::Column::Substatus.is_in(HELD))
+            .filter(conversation::Column::Substatus.is_in(entity::ConversationSubstatus::HELD))
             .filter(conversation::Column::AssignedUserId.is_in(ids.iter().copied()))
             .into_tuple()
             .all(&self.db)
@@ -156,13 +152,13 @@ impl Engine {
             }
         };
         let (txn, now) = self.begin_acd(actor.account_id).await?;
-        let u = self.user_in_account(&txn, actor, actor.user_id).await?;
+        let u = crate::actor::user_in_account(&txn, actor, actor.user_id).await?;
         write_status(&txn, &u, status, busy, now).await?;
-        txn.commit().await?;
-        tracing::info!(?status, "agent status set");
         if status == AgentStatus::Online {
-            self.redistribute(actor.account_id).await;
+            txn.distribute(actor.account_id);
         }
+        self.commit(txn).await?;
+        tracing::info!(?status, "agent status set");
         self.my_agent_view(actor).await
     }
 
@@ -174,47 +170,6 @@ impl Engine {
             .await?
             .remove(&actor.user_id)
             .ok_or(Error::Forbidden("only agents and supervisors have a status"))
-    }
-
-    /// Sign-in: an OFFLINE agent becomes BUSY / SYSTEM; one already signed in elsewhere keeps their status.
-    pub(crate) async fn on_sign_in(&self, db: &Uow, u: &user::Model) -> Result<()> {
-        if !has_agent_state(u.role) {
-            return Ok(());
-        }
-        lock_account(db, u.account_id).await?;
-        let current = agent_state::Entity::find_by_id(u.id).one(db).await?;
-        if current.is_none_or(|s| s.status == AgentStatus::Offline) {
-            write_status(db, u, AgentStatus::Busy, Some((BusyKind::System, None)), db_now(db).await?).await?;
-        }
-        Ok(())
-    }
-
-    /// Sign-out of the last live token (or deactivation): OFFLINE, and ringing offers go back to the queue at
-    /// once (no NOT_RESPONDING). Returns whether the agent went OFFLINE.
-    pub(crate) async fn on_sign_out(&self, db: &Uow, u: &user::Model) -> Result<bool> {
-        if !has_agent_state(u.role) {
-            return Ok(false);
-        }
-        lock_account(db, u.account_id).await?;
-        let live = api_token::Entity::find()
-            .filter(api_token::Column::UserId.eq(u.id))
-            .filter(api_token::Column::RevokedAt.is_null())
-            .count(db)
-            .await?;
-        if live > 0 && u.active {
-            return Ok(false);
-        }
-        let now = db_now(db).await?;
-        write_status(db, u, AgentStatus::Offline, None, now).await?;
-        let reason = if u.active { EventReason::Offline } else { EventReason::Deactivated };
-        withdraw_alerting(
-            db,
-            sea_orm::Condition::all().add(conversation::Column::AssignedUserId.eq(u.id)),
-            reason,
-            now,
-        )
-        .await?;
-        Ok(true)
     }
 
     pub async fn busy_reasons(&self, actor: &Actor) -> Result<Vec<busy_reason::Model>> {

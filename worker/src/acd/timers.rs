@@ -8,8 +8,9 @@
 
 use super::db_now;
 use super::offers::Expiry;
+use crate::Result;
+use crate::acd::Acd;
 use crate::jobs::{Due, Job, JobSpec, enqueue};
-use crate::{Engine, Result};
 use chrono::{DateTime, Utc};
 use entity::{AgentStatus, ConversationStatus, ConversationSubstatus, agent_state, conversation};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
@@ -18,16 +19,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 use uuid::Uuid;
 
-/// How often the sweeper looks for passed deadlines: a deadline fires at most this late (plus the work).
-pub const SWEEP_INTERVAL: Duration = Duration::from_millis(250);
-/// How often the sweeper re-runs distribution for accounts with waiting conversations and ONLINE agents.
-pub const REDISTRIBUTE_EVERY: u32 = 8;
-/// Presence is swept every second.
-pub const PRESENCE_EVERY: u32 = 4;
-/// Live events are pruned every minute (and on the first pass).
-pub const PRUNE_EVERY: u32 = 240;
 /// Rows one sweep acts on at most per kind.
-const SWEEP_BATCH: u64 = 500;
+pub(crate) const SWEEP_BATCH: u64 = 500;
 
 /// An offer's alerting timeout.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -39,9 +32,10 @@ pub struct OfferTimeout {
 impl Job for OfferTimeout {
     const SPEC: JobSpec =
         JobSpec { queue: "offer_timeout", max_attempts: 5, timeout: Duration::from_secs(30), concurrency: 16 };
-    async fn run(&self, engine: &Engine) -> Result<()> {
-        if let Expiry::NotYet(d) = engine.expire_offer(self.conversation_id, self.offer_id).await? {
-            enqueue(&engine.db, self, Due::At(d)).await?;
+    type On = Acd;
+    async fn run(&self, on: &Acd) -> Result<()> {
+        if let Expiry::NotYet(d) = on.expire_offer(self.conversation_id, self.offer_id).await? {
+            enqueue(&on.db, self, Due::At(d)).await?;
         }
         Ok(())
     }
@@ -57,16 +51,17 @@ pub struct WrapUpTimeout {
 impl Job for WrapUpTimeout {
     const SPEC: JobSpec =
         JobSpec { queue: "wrap_up_timeout", max_attempts: 5, timeout: Duration::from_secs(30), concurrency: 16 };
-    async fn run(&self, engine: &Engine) -> Result<()> {
-        if let Some(d) = engine.expire_wrap_up(self.conversation_id, self.deadline).await? {
-            enqueue(&engine.db, self, Due::At(d)).await?;
+    type On = Acd;
+    async fn run(&self, on: &Acd) -> Result<()> {
+        if let Some(d) = on.expire_wrap_up(self.conversation_id, self.deadline).await? {
+            enqueue(&on.db, self, Due::At(d)).await?;
         }
         Ok(())
     }
 }
 
-impl Engine {
-    /// One pass of the sweeper: every passed alerting, wrap-up and chatbot deadline is acted on. Returns how many.
+impl Acd {
+    /// One pass of the sweeper over the ACD's deadlines: every passed alerting and wrap-up deadline is acted on. Returns how many.
     pub async fn sweep_deadlines(&self) -> Result<usize> {
         let now = db_now(&self.db).await?;
         let accounts: Vec<Uuid> = conversation::Entity::find()
@@ -96,11 +91,6 @@ impl Engine {
             if let Some(d) = deadline
                 && self.expire_wrap_up(id, d).await?.is_none()
             {
-                n += 1;
-            }
-        }
-        for id in self.overdue_chatbots(now, SWEEP_BATCH).await? {
-            if self.expire_chatbot(id).await?.is_none() {
                 n += 1;
             }
         }
@@ -137,34 +127,5 @@ impl Engine {
             self.distribute(*account).await?;
         }
         Ok(())
-    }
-}
-
-/// The sweeper loop of a worker process; ends with the process (the runtime aborts it on shutdown).
-pub async fn sweep_forever(engine: Engine) {
-    let mut tick = tokio::time::interval(SWEEP_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut pass: u32 = 0;
-    loop {
-        tick.tick().await;
-        pass = pass.wrapping_add(1);
-        if let Err(e) = engine.sweep_deadlines().await {
-            tracing::warn!(error = ?e, "deadline sweep failed; next pass retries");
-        }
-        if pass.is_multiple_of(REDISTRIBUTE_EVERY)
-            && let Err(e) = engine.sweep_queues().await
-        {
-            tracing::warn!(error = ?e, "queue sweep failed; next pass retries");
-        }
-        if pass.is_multiple_of(PRESENCE_EVERY)
-            && let Err(e) = engine.sweep_presence().await
-        {
-            tracing::warn!(error = ?e, "presence sweep failed; next pass retries");
-        }
-        if pass % PRUNE_EVERY == 1
-            && let Err(e) = engine.prune_events().await
-        {
-            tracing::warn!(error = ?e, "live event pruning failed; next pass retries");
-        }
     }
 }

@@ -1,16 +1,17 @@
 //! The agent list of a channel: the team that receives its conversations.
 
-use crate::{Engine, Error, Result, auth::Actor};
+use crate::domain::Domain;
+use crate::{Error, Result, actor::Actor};
 use chrono::Utc;
 use entity::{channel_agent, user};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use std::collections::HashMap;
 use uuid::Uuid;
 
-impl Engine {
+impl Domain {
     /// Adds a user to a channel's agent list. Adding someone already listed is refused as a duplicate.
     pub async fn add_channel_agent(&self, actor: &Actor, channel_id: Uuid, user_id: &str) -> Result<user::Model> {
-        let txn = self.begin_write().await?;
+        let txn = self.begin_uow().await?;
         let ch = self.channel_for_change(&txn, actor, channel_id).await?;
         let mut errors = Vec::new();
         let mut agents = self.check_agents(actor, &[user_id.to_owned()], "userId", false, &mut errors).await?;
@@ -24,8 +25,8 @@ impl Engine {
         channel_agent::ActiveModel { channel_id: Set(ch.id), user_id: Set(agent.id), created_at: Set(Utc::now()) }
             .insert(&txn)
             .await?;
-        txn.commit().await?;
-        self.redistribute(ch.account_id).await;
+        txn.distribute(ch.account_id);
+        self.commit(txn).await?;
         Ok(agent)
     }
 
@@ -39,9 +40,8 @@ impl Engine {
             return Err(Error::NotFound("channel agent"));
         }
         crate::acd::lifecycle::on_agent_removed(&txn, &ch, user_id).await?;
-        txn.commit().await?;
-        self.redistribute(ch.account_id).await;
-        Ok(())
+        txn.distribute(ch.account_id);
+        self.commit(txn).await
     }
 
     /// Agents of several channels at once, ordered by name: two queries whatever the number of channels.

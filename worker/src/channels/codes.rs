@@ -2,8 +2,9 @@
 //! that used one keep pointing at it.
 
 use super::form::{WRAP_UP_CODE_MAX, WRAP_UP_CODES_MAX};
+use crate::domain::Domain;
 use crate::error::is_unique_violation;
-use crate::{Engine, Error, FieldError, Result, auth::Actor, validate};
+use crate::{Error, FieldError, Result, actor::Actor, validate};
 use chrono::Utc;
 use entity::wrap_up_code;
 use sea_orm::{
@@ -27,10 +28,10 @@ fn code_taken(e: DbErr) -> Error {
     }
 }
 
-impl Engine {
+impl Domain {
     pub async fn add_wrap_up_code(&self, actor: &Actor, channel_id: Uuid, name: &str) -> Result<wrap_up_code::Model> {
         let name = code_name(name)?;
-        let txn = self.begin_write().await?;
+        let txn = self.begin_uow().await?;
         let ch = self.channel_for_change(&txn, actor, channel_id).await?;
         let existing = wrap_up_code::Entity::find().filter(wrap_up_code::Column::ChannelId.eq(ch.id));
         if existing.clone().count(&txn).await? >= WRAP_UP_CODES_MAX as u64 {
@@ -56,7 +57,7 @@ impl Engine {
         .insert(&txn)
         .await
         .map_err(code_taken)?;
-        txn.commit().await?;
+        self.commit(txn).await?;
         Ok(code)
     }
 

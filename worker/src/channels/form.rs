@@ -1,7 +1,8 @@
 //! The channel form and its validation, shared by review, create and update so the three can never disagree.
 
+use crate::domain::Domain;
 use crate::validate;
-use crate::{Engine, Error, FieldError, Result, auth::Actor};
+use crate::{Error, FieldError, Result, actor::Actor};
 use entity::{ConversationType, Provider, Role, channel, chatbot, user};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 use std::collections::{HashMap, HashSet};
@@ -187,7 +188,7 @@ pub fn check_code_names(names: &[String], errors: &mut Vec<FieldError>) -> Vec<S
         .collect()
 }
 
-impl Engine {
+impl Domain {
     /// Validates settings against the rules and the account's data. `current` is the channel being updated.
     pub async fn check_settings(
         &self,

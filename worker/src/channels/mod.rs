@@ -9,8 +9,9 @@ pub mod form;
 pub use form::{ChannelForm, ChannelPatch, ChannelPlan, Settings, SettingsForm};
 
 use crate::crypto::{random_token, sha256_hex};
+use crate::domain::Domain;
 use crate::error::is_unique_violation;
-use crate::{Engine, Error, Result, auth::Actor, validate};
+use crate::{Error, Result, actor::Actor, validate};
 use chrono::Utc;
 use entity::{channel, channel_agent, phone_number, wrap_up_code};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
@@ -43,7 +44,7 @@ fn name_conflict(e: DbErr) -> Error {
     }
 }
 
-impl Engine {
+impl Domain {
     /// The channels the caller may see, before any other filter.
     fn visible_channels(&self, actor: &Actor) -> Select<channel::Entity> {
         let q = channel::Entity::find()
@@ -138,7 +139,7 @@ impl Engine {
         let s = plan.settings;
         let now = Utc::now();
         let token = random_token(WEBHOOK_TOKEN_PREFIX);
-        let txn = self.begin_write().await?;
+        let txn = self.begin_uow().await?;
         let mut am = channel::ActiveModel {
             id: Set(Uuid::now_v7()),
             account_id: Set(actor.account_id),
@@ -171,9 +172,9 @@ impl Engine {
             });
             channel_agent::Entity::insert_many(agents).exec(&txn).await?;
         }
-        txn.commit().await?;
+        txn.distribute(ch.account_id);
+        self.commit(txn).await?;
         tracing::info!(channel_id = %ch.id, account_id = %actor.account_id, "channel created");
-        self.redistribute(ch.account_id).await;
         Ok(ch)
     }
 
@@ -197,9 +198,9 @@ impl Engine {
             let reason = entity::HandOffReason::ChatbotRemoved;
             crate::acd::lifecycle::hand_off_channels(&txn, ch.account_id, &[ch.id], reason).await?;
         }
-        txn.commit().await?;
         // New settings apply to later assignments only; they can make room for waiting conversations.
-        self.redistribute(ch.account_id).await;
+        txn.distribute(ch.account_id);
+        self.commit(txn).await?;
         Ok(ch)
     }
 
@@ -221,7 +222,7 @@ impl Engine {
         am.updated_at = Set(now);
         let ch = am.update(&txn).await?;
         crate::acd::lifecycle::on_channel_deleted(&txn, &ch).await?;
-        txn.commit().await?;
+        self.commit(txn).await?;
         self.webhook_numbers.forget();
         Ok(ch)
     }

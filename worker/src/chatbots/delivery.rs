@@ -17,12 +17,13 @@
 //! behind it, hand off a conversation whose deadline passed (CHATBOT_TIMEOUT).
 
 use super::serving;
-use crate::acd::lifecycle::hand_off;
-use crate::acd::seconds;
-use crate::jobs::{Due, Job, JobSpec, enqueue, verify::backoff};
+use crate::Result;
+use crate::acd::lifecycle::{drop_pending_posts, hand_off};
+use crate::chatbots::Chatbots;
+use crate::clock::seconds;
+use crate::jobs::{Due, Job, JobSpec, backoff, enqueue};
 use crate::live::Uow;
 use crate::provider::signature::{self, BOT_IDEMPOTENCY_HEADER, BOT_SIGNATURE_HEADER, BOT_TIMESTAMP_HEADER};
-use crate::{Engine, Result};
 use chrono::{DateTime, Utc};
 use entity::{
     BotPostStatus, ConversationStatus, HandOffReason, channel, chatbot, chatbot_lease, chatbot_post, contact,
@@ -52,8 +53,9 @@ pub struct PostToChatbot {
 impl Job for PostToChatbot {
     const SPEC: JobSpec =
         JobSpec { queue: "chatbot_post", max_attempts: 5, timeout: Duration::from_secs(300), concurrency: 16 };
-    async fn run(&self, engine: &Engine) -> Result<()> {
-        engine.run_chatbot_posts(self.conversation_id).await
+    type On = Chatbots;
+    async fn run(&self, on: &Chatbots) -> Result<()> {
+        on.run_chatbot_posts(self.conversation_id).await
     }
 }
 
@@ -66,9 +68,10 @@ pub struct ChatbotTimeout {
 impl Job for ChatbotTimeout {
     const SPEC: JobSpec =
         JobSpec { queue: "chatbot_timeout", max_attempts: 5, timeout: Duration::from_secs(30), concurrency: 16 };
-    async fn run(&self, engine: &Engine) -> Result<()> {
-        if let Some(d) = engine.expire_chatbot(self.conversation_id).await? {
-            enqueue(&engine.db, self, Due::At(d)).await?;
+    type On = Chatbots;
+    async fn run(&self, on: &Chatbots) -> Result<()> {
+        if let Some(d) = on.expire_chatbot(self.conversation_id).await? {
+            enqueue(&on.db, self, Due::At(d)).await?;
         }
         Ok(())
     }
@@ -120,17 +123,6 @@ pub(crate) async fn on_pending_message(
     Ok(())
 }
 
-/// The conversation left its chatbot: its messages not posted yet never will be.
-pub(crate) async fn drop_pending_posts<C: ConnectionTrait>(db: &C, conversation_id: Uuid) -> Result<()> {
-    chatbot_post::Entity::update_many()
-        .col_expr(chatbot_post::Column::Status, Expr::value(BotPostStatus::Dropped))
-        .filter(chatbot_post::Column::ConversationId.eq(conversation_id))
-        .filter(chatbot_post::Column::Status.eq(BotPostStatus::Pending))
-        .exec(db)
-        .await?;
-    Ok(())
-}
-
 /// How a post went wrong.
 #[derive(Debug)]
 pub(crate) struct PostError {
@@ -178,7 +170,7 @@ pub(crate) fn message_body(
     })
 }
 
-impl Engine {
+impl Chatbots {
     /// The `chatbot_post` job: posts while it holds the conversation's lease, then looks again after releasing
     /// it (see the module's doc).
     #[tracing::instrument(skip(self))]
@@ -347,10 +339,12 @@ impl Engine {
             Some(c) => hand_off(&txn, &c, reason, now).await?,
             None => false,
         };
-        txn.commit().await?;
+        if handed {
+            txn.distribute(conv.account_id);
+        }
+        self.commit(txn).await?;
         if handed {
             tracing::warn!(conversation_id = %conv.id, ?reason, why, "conversation handed off from its chatbot");
-            self.redistribute(conv.account_id).await;
         }
         Ok(())
     }
@@ -436,16 +430,31 @@ impl Engine {
             return Ok(Some(deadline));
         }
         let handed = hand_off(&txn, &conv, HandOffReason::ChatbotTimeout, now).await?;
-        txn.commit().await?;
+        if handed {
+            txn.distribute(conv.account_id);
+        }
+        self.commit(txn).await?;
         if handed {
             tracing::info!(%conversation_id, "the chatbot did not answer in time; conversation handed off");
-            self.redistribute(conv.account_id).await;
         }
         Ok(None)
     }
 
+    /// One pass of the sweeper over chatbot deadlines: every PENDING conversation whose chatbot did not answer
+    /// in time is handed off. Returns how many.
+    pub async fn sweep_chatbot_deadlines(&self) -> Result<usize> {
+        let now = crate::clock::db_now(&self.db).await?;
+        let mut n = 0;
+        for id in self.overdue_chatbots(now, crate::acd::timers::SWEEP_BATCH).await? {
+            if self.expire_chatbot(id).await?.is_none() {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// PENDING conversations whose chatbot deadline has passed (the sweeper hands them off).
-    pub(crate) async fn overdue_chatbots(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<Uuid>> {
+    async fn overdue_chatbots(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<Uuid>> {
         use sea_orm::QuerySelect;
         Ok(conversation::Entity::find()
             .select_only()

@@ -1,16 +1,16 @@
 //! Chatbots of an account: external services that serve a channel's clients first. A chatbot has an endpoint the
-//! product posts signed events to (`delivery`), and a bot token it calls the API with (`acting`); both
+//! product posts signed events to (`delivery`), and a bot token it calls the API with (`conversations::chatbot_actions`, a layer above); both
 //! credentials are revealed once by `rotate_chatbot_credentials` and stored only hashed (the token) or encrypted
 //! (the signing secret, which the product signs with). A chatbot serves only while it is enabled and has an
 //! endpoint and credentials; otherwise its channels' new conversations go straight to the queue, and turning it
 //! off hands off the ones it was serving. A chatbot in use by a live channel cannot be deleted.
 
-pub mod acting;
 pub mod delivery;
 
+use crate::acd::Acd;
 use crate::crypto::{Secret, random_token, sha256_hex};
 use crate::error::is_unique_violation;
-use crate::{Engine, Error, FieldError, Result, auth::Actor, validate};
+use crate::{Error, FieldError, Result, actor::Actor, validate};
 use chrono::Utc;
 use entity::{HandOffReason, channel, chatbot};
 use sea_orm::{ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
@@ -22,6 +22,27 @@ pub const ENDPOINT_MAX: usize = 2048;
 /// Bot tokens start with this (user tokens with `nva_`), so a token is looked up in one place.
 pub const BOT_TOKEN_PREFIX: &str = "nvb_";
 const SIGNING_SECRET_PREFIX: &str = "nvs_";
+
+/// The chatbots layer's handle: the ACD, and the HTTP client of posts to chatbots.
+#[derive(Clone)]
+pub struct Chatbots {
+    pub(crate) below: Acd,
+    /// The HTTP client of posts to chatbots (shared connection pool; guarded by `url_policy`).
+    pub chatbot_http: reqwest::Client,
+}
+
+impl Chatbots {
+    pub(crate) fn new(below: Acd, chatbot_http: reqwest::Client) -> Self {
+        Self { below, chatbot_http }
+    }
+}
+
+impl std::ops::Deref for Chatbots {
+    type Target = Acd;
+    fn deref(&self) -> &Acd {
+        &self.below
+    }
+}
 
 /// What an admin may set on a chatbot; `None` leaves a field as it is, `Some(None)` clears an optional one.
 #[derive(Debug, Clone, Default)]
@@ -96,7 +117,7 @@ pub fn serving(bot: &chatbot::Model) -> bool {
     bot.enabled && bot.endpoint_url.is_some() && bot.signing_secret_enc.is_some()
 }
 
-impl Engine {
+impl Chatbots {
     pub async fn chatbots(&self, actor: &Actor) -> Result<Vec<chatbot::Model>> {
         actor.require_staff()?;
         Ok(chatbot::Entity::find()
@@ -185,10 +206,12 @@ impl Engine {
             )
             .await?;
         }
-        txn.commit().await?;
+        if handed_off > 0 {
+            txn.distribute(bot.account_id);
+        }
+        self.commit(txn).await?;
         if handed_off > 0 {
             tracing::info!(chatbot_id = %bot.id, handed_off, "chatbot stopped serving; its conversations were handed off");
-            self.redistribute(bot.account_id).await;
         }
         Ok(bot)
     }
@@ -226,7 +249,7 @@ impl Engine {
 
     pub async fn delete_chatbot(&self, actor: &Actor, id: Uuid) -> Result<()> {
         actor.require_admin()?;
-        let txn = self.begin_write().await?;
+        let txn = self.begin_uow().await?;
         let bot = chatbot_in_account(&txn, actor, id).await?;
         let users = channel::Entity::find()
             .filter(channel::Column::ChatbotId.eq(bot.id))
@@ -243,7 +266,7 @@ impl Engine {
             .exec(&txn)
             .await?;
         chatbot::Entity::delete_by_id(bot.id).exec(&txn).await?;
-        txn.commit().await?;
+        self.commit(txn).await?;
         Ok(())
     }
 

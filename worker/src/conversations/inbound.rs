@@ -3,10 +3,11 @@
 //! chatbot, otherwise OPEN / IN_QUEUE waiting for distribution) and an inbound message; a status event moves an
 //! outbound message's delivery status forward. Delivery is at least once, so every step is idempotent.
 
-use crate::jobs::{Due, Job, JobSpec, enqueue_keyed, verify::backoff};
+use crate::Result;
+use crate::domain::Domain;
+use crate::jobs::{Due, Job, JobSpec, backoff, enqueue_keyed};
 use crate::live::NewEvent;
 use crate::provider::{DeliveryStatus as ProviderStatus, WebhookEvent, parse_webhook};
-use crate::{Engine, Result};
 use chrono::{DateTime, Utc};
 use entity::{
     ConversationStatus, ConversationSubstatus, DeliveryStatus, Direction, EventKind, channel, chatbot, contact,
@@ -65,8 +66,9 @@ impl ProcessWebhook {
 impl Job for ProcessWebhook {
     const SPEC: JobSpec =
         JobSpec { queue: "process_webhook", max_attempts: 5, timeout: Duration::from_secs(30), concurrency: 16 };
-    async fn run(&self, engine: &Engine) -> Result<()> {
-        engine.process_webhook(self).await
+    type On = Domain;
+    async fn run(&self, on: &Domain) -> Result<()> {
+        on.process_webhook(self).await
     }
 }
 
@@ -92,7 +94,7 @@ struct Inbound {
     contact_name: Option<String>,
 }
 
-impl Engine {
+impl Domain {
     #[tracing::instrument(skip(self), fields(delivery_id = %job.delivery_id, deliveries = job.more.len() + 1))]
     pub async fn process_webhook(&self, job: &ProcessWebhook) -> Result<()> {
         // The deliveries and their channel in one read, in arrival order (their ids are UUIDv7s from intake).
@@ -302,15 +304,15 @@ impl Engine {
         }
         let ids: Vec<Uuid> = done.iter().map(|&(_, delivery_id)| delivery_id).collect();
         self.finish_deliveries(&txn, &ids, None).await?;
-        txn.commit().await?;
-        for (conversation_id, delivery_id) in done {
-            tracing::info!(%conversation_id, %delivery_id, "inbound message stored");
-        }
         if to_bot {
-            self.wakeups.wake(crate::chatbots::delivery::PostToChatbot::SPEC.queue);
+            txn.wake(crate::chatbots::delivery::PostToChatbot::SPEC.queue);
         }
         for account_id in queued {
-            self.redistribute(account_id).await;
+            txn.distribute(account_id);
+        }
+        self.commit(txn).await?;
+        for (conversation_id, delivery_id) in done {
+            tracing::info!(%conversation_id, %delivery_id, "inbound message stored");
         }
         Ok(())
     }

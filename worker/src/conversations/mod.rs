@@ -3,11 +3,13 @@
 //! only the conversations assigned to them; anything else, another account's ids included, answers NOT_FOUND.
 //! Sending lives in [`outbound`]; turning webhooks into conversations in [`inbound`].
 
+pub mod chatbot_actions;
 pub mod outbound;
 
-use crate::{Engine, Error, Result, auth::Actor};
+use crate::domain::Domain;
+use crate::{Error, Result, actor::Actor};
 use entity::{
-    ConversationStatus, ConversationSubstatus, Role, channel, contact, conversation, message, phone_number, user,
+    ConversationStatus, ConversationSubstatus, channel, contact, conversation, message, phone_number, user,
     wrap_up_code,
 };
 use sea_orm::sea_query::{Expr, Order, Query, WindowStatement};
@@ -54,25 +56,7 @@ pub struct ConversationFilter {
     pub assignee_id: Option<Uuid>,
 }
 
-impl Engine {
-    /// The visibility rule: the conversations the caller may see, before any other filter.
-    pub fn visible_conversations(&self, actor: &Actor) -> Select<conversation::Entity> {
-        let q = conversation::Entity::find().filter(conversation::Column::AccountId.eq(actor.account_id));
-        match actor.role {
-            Role::Admin | Role::Supervisor => q,
-            Role::Agent => q.filter(conversation::Column::AssignedUserId.eq(actor.user_id)),
-        }
-    }
-
-    /// A conversation the caller may see.
-    pub async fn conversation(&self, actor: &Actor, id: Uuid) -> Result<conversation::Model> {
-        self.visible_conversations(actor)
-            .filter(conversation::Column::Id.eq(id))
-            .one(&self.db)
-            .await?
-            .ok_or(Error::NotFound("conversation"))
-    }
-
+impl Domain {
     /// A message of a conversation the caller may see, with its sender.
     pub async fn message(&self, actor: &Actor, id: Uuid) -> Result<(message::Model, Option<user::Model>)> {
         let m = message::Entity::find_by_id(id)

@@ -5,12 +5,13 @@
 //! twice) and records SENT with the provider's id, or FAILED with a reason after bounded retries with backoff.
 //! Status webhooks then move the delivery status forward (`apply_delivery_status`), never backwards.
 
-use crate::jobs::verify::backoff;
+use crate::domain::Domain;
+use crate::jobs::backoff;
 use crate::jobs::{Due, Job, JobSpec, enqueue, enqueue_keyed};
 use crate::live::{NewEvent, Uow};
 use crate::phone::normalise_e164;
 use crate::provider::OutboundMessage;
-use crate::{Engine, Error, FieldError, Result, auth::Actor};
+use crate::{Error, FieldError, Result, actor::Actor};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use entity::{
@@ -68,8 +69,9 @@ pub struct SendMessage {
 impl Job for SendMessage {
     const SPEC: JobSpec =
         JobSpec { queue: "send_message", max_attempts: 3, timeout: Duration::from_secs(60), concurrency: 16 };
-    async fn run(&self, engine: &Engine) -> Result<()> {
-        engine.run_send(self).await
+    type On = Domain;
+    async fn run(&self, on: &Domain) -> Result<()> {
+        on.run_send(self).await
     }
 }
 
@@ -163,7 +165,7 @@ fn already_open(id: Option<Uuid>) -> Error {
     )
 }
 
-impl Engine {
+impl Domain {
     /// Stores the rows and queues their send job in one transaction. A contact created meanwhile by a client's
     /// message is reused; a conversation opened meanwhile is a conflict.
     async fn store_with_send_job(&self, rows: &SendRows<'_>) -> Result<()> {
@@ -232,8 +234,8 @@ impl Engine {
         };
         txn.emit(NewEvent::message(EventKind::MessageCreated, &conv, rows.message.id, rows.message.created_at));
         enqueue(&txn, &SendMessage { message_id: rows.message.id, attempt: 0 }, Due::Now).await?;
-        txn.commit().await?;
-        self.wakeups.wake(SendMessage::SPEC.queue);
+        txn.wake(SendMessage::SPEC.queue);
+        self.commit(txn).await?;
         tracing::info!(message_id = %rows.message.id, conversation_id = %rows.message.conversation_id, "message queued");
         Ok(())
     }
@@ -497,11 +499,10 @@ impl Engine {
                 next_queued = enqueue_keyed(&txn, &job, Due::Now, Some(&format!("after:{}", m.id))).await?;
             }
         }
-        txn.commit().await?;
         if next_queued {
-            self.wakeups.wake(SendMessage::SPEC.queue);
+            txn.wake(SendMessage::SPEC.queue);
         }
-        Ok(())
+        self.commit(txn).await
     }
 
     /// Applies a provider status to the outbound message with that provider id, never moving it backwards:
@@ -549,7 +550,7 @@ impl Engine {
         if r.rows_affected == 1 {
             status_changed(&txn, m.id, now).await?;
         }
-        txn.commit().await?;
+        self.commit(txn).await?;
         tracing::info!(message_id = %m.id, ?status, applied = r.rows_affected == 1, "delivery status");
         Ok(true)
     }

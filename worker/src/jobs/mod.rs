@@ -4,14 +4,9 @@
 //! attempts, a per-run timeout and a concurrency bound (`JobSpec`). Retries of provider calls are the domain's
 //! own (a new delayed job with `attempt + 1`), so backoff is explicit and visible in the row's state.
 
-pub mod admin;
 pub mod failures;
-pub mod reverify;
-pub mod runtime;
-pub mod verify;
 pub mod wake;
 
-use crate::Engine;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
@@ -32,11 +27,19 @@ pub struct JobSpec {
     pub concurrency: usize,
 }
 
-/// A job type: its payload is the struct itself; `run` is what a worker does with it. Delivery is at least once,
-/// so every `run` is idempotent. Every job type is registered from one list (`runtime::register_all`).
+/// A job type: its payload is the struct itself; `run` is what a worker does with it, on the handle of the layer
+/// the job belongs to (`On`: the ACD's timers run on the ACD, a send on the domain layer), so a job's code obeys
+/// the layers like any other. Delivery is at least once, so every `run` is idempotent. Every job type is
+/// registered from one list (`runtime::register_all`).
 pub trait Job: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static {
     const SPEC: JobSpec;
-    fn run(&self, engine: &Engine) -> impl Future<Output = crate::Result<()>> + Send;
+    type On: Sync;
+    fn run(&self, on: &Self::On) -> impl Future<Output = crate::Result<()>> + Send;
+}
+
+/// Retry delays of the domain's own retries: 1 s, 2 s, 4 s, ... capped at a minute.
+pub fn backoff(attempt: u32) -> Duration {
+    Duration::from_secs((1u64 << attempt.min(6)).min(60))
 }
 
 /// When a queued job is due. apalis schedules by the whole second: a time is rounded up, so a job never starts

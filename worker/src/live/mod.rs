@@ -17,7 +17,6 @@
 //!   that did not fit are dropped and the subscriber is marked: it reads the database again from its last cursor.
 //!   Memory per subscriber is bounded by its queue; a slow one delays nobody else.
 
-pub mod presence;
 mod uow;
 
 pub use uow::{NewEvent, Uow};
@@ -27,7 +26,7 @@ use chrono::{DateTime, Utc};
 use entity::{EventKind, channel_agent, event_counter, live_event};
 use futures::Stream;
 use sea_orm::{ColumnTrait, DatabaseBackend, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -94,7 +93,7 @@ pub struct Bus {
     tailer: OnceLock<()>,
     notifier: OnceLock<()>,
     /// This process's desktop connections.
-    pub presence: presence::Presence,
+    pub presence: Presence,
 }
 
 impl Bus {
@@ -108,7 +107,7 @@ impl Bus {
             notify: Notify::new(),
             tailer: OnceLock::new(),
             notifier: OnceLock::new(),
-            presence: presence::Presence::default(),
+            presence: Presence::default(),
         }
     }
 
@@ -474,7 +473,7 @@ async fn listener(bus: Arc<Bus>) {
     }
 }
 
-impl crate::Engine {
+impl crate::store::Store {
     /// Deletes the events older than the retention, a gap-free prefix per account, and records how far each
     /// account was pruned (readers behind it get RESYNC_REQUIRED). Returns how many were deleted.
     pub async fn prune_events(&self) -> Result<u64> {
@@ -491,7 +490,7 @@ impl crate::Engine {
         let mut deleted = 0;
         for (account, through) in old {
             let Some(through) = through else { continue };
-            let txn = self.begin_write().await?;
+            let txn = self.begin_uow().await?;
             event_counter::Entity::update_many()
                 .col_expr(event_counter::Column::PrunedThrough, sea_orm::sea_query::Expr::value(through))
                 .filter(event_counter::Column::AccountId.eq(account))
@@ -503,7 +502,7 @@ impl crate::Engine {
                 .filter(live_event::Column::Seq.lte(through))
                 .exec(&txn)
                 .await?;
-            txn.commit().await?;
+            let _nothing_to_distribute = txn.commit().await?;
             deleted += r.rows_affected;
         }
         if deleted > 0 {
@@ -511,6 +510,18 @@ impl crate::Engine {
         }
         Ok(deleted)
     }
+}
+
+/// This process's open desktop connections (presence, in the ACD layer, keeps them and acts on them).
+#[derive(Default)]
+pub struct Presence {
+    pub(crate) open: Mutex<HashSet<Uuid>>,
+    pub(crate) heartbeat: OnceLock<()>,
+}
+
+/// How often a process refreshes its connections: a third of the grace, at most every 10 s.
+pub fn heartbeat_interval(grace: Duration) -> Duration {
+    (grace / 3).clamp(Duration::from_millis(200), Duration::from_secs(10))
 }
 
 /// The cursor as clients see it.

@@ -1,16 +1,20 @@
-//! The unit of work: a write transaction that collects the live events of the change it makes and appends
-//! them, with their cursors, as it commits.
+//! The unit of work: a write transaction that collects what must happen with its change (the live events it
+//! appends, with their cursors, as it commits; the queues to wake and the accounts to distribute once it has
+//! committed) so that no call site does them by hand. [`Uow::commit`] appends, commits and wakes; distribution
+//! belongs to the ACD layer above, so the commit hands those requests back ([`Committed`]) and the ACD's
+//! `Acd::commit` runs them: the one commit function of every change at or above the ACD.
 
 use super::Bus;
 use crate::Result;
+use crate::jobs::wake::Wakeups;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use entity::{EventKind, EventReason, conversation, live_event};
+use entity::{ConversationSubstatus, EventKind, EventReason, conversation, live_event};
 use sea_orm::{
     ConnectionTrait, DatabaseBackend, DatabaseTransaction, DbBackend, DbErr, EntityTrait, ExecResult, IntoActiveModel,
     QueryResult, Statement,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
@@ -60,7 +64,7 @@ impl NewEvent {
     /// A message of a conversation was created or changed delivery status: its agent (if someone holds it) and
     /// the channel streams.
     pub fn message(kind: EventKind, conv: &conversation::Model, message_id: Uuid, at: DateTime<Utc>) -> Self {
-        let holder = conv.substatus.filter(|s| crate::acd::HELD.contains(s)).and(conv.assigned_user_id);
+        let holder = conv.substatus.filter(|s| ConversationSubstatus::HELD.contains(s)).and(conv.assigned_user_id);
         let mut e = Self::conversation(kind, conv, holder, at);
         e.0.message_id = Some(message_id);
         e.0.agent_id = None;
@@ -103,12 +107,28 @@ impl NewEvent {
 pub struct Uow {
     txn: DatabaseTransaction,
     events: Mutex<Vec<NewEvent>>,
+    effects: Mutex<Effects>,
     bus: Arc<Bus>,
+    wakeups: Arc<Wakeups>,
+}
+
+/// What a unit of work asks for once it has committed.
+#[derive(Default)]
+struct Effects {
+    wake: BTreeSet<&'static str>,
+    distribute: BTreeSet<Uuid>,
+}
+
+/// A committed unit of work's requests for the ACD layer: the accounts whose queues its change may let
+/// distribution move. `Acd::commit` runs them; code below the ACD never asks for any.
+#[must_use = "distribution requests are run by `Acd::commit`"]
+pub struct Committed {
+    pub distribute: Vec<Uuid>,
 }
 
 impl Uow {
-    pub(crate) fn new(txn: DatabaseTransaction, bus: Arc<Bus>) -> Self {
-        Self { txn, events: Mutex::default(), bus }
+    pub(crate) fn new(txn: DatabaseTransaction, bus: Arc<Bus>, wakeups: Arc<Wakeups>) -> Self {
+        Self { txn, events: Mutex::default(), effects: Mutex::default(), bus, wakeups }
     }
 
     /// Records an event of this unit of work.
@@ -118,8 +138,25 @@ impl Uow {
         }
     }
 
-    /// Appends the events (cursors allocated last, per account in a fixed order), commits, and tells the bus.
-    pub async fn commit(self) -> Result<()> {
+    /// Wakes `queue`'s workers once this unit of work commits (it queued a job due now).
+    pub fn wake(&self, queue: &'static str) {
+        if let Ok(mut fx) = self.effects.lock() {
+            fx.wake.insert(queue);
+        }
+    }
+
+    /// Asks for distribution of the account once this unit of work commits (its change may let a waiting
+    /// conversation reach an agent).
+    pub fn distribute(&self, account_id: Uuid) {
+        if let Ok(mut fx) = self.effects.lock() {
+            fx.distribute.insert(account_id);
+        }
+    }
+
+    /// Appends the events (cursors allocated last, per account in a fixed order), commits, tells the bus and
+    /// wakes the queues asked for. Returns the distribution requests for the ACD layer.
+    pub async fn commit(self) -> Result<Committed> {
+        let effects = self.effects.into_inner().unwrap_or_default();
         let events = self.events.into_inner().unwrap_or_default();
         let mut by_account: BTreeMap<Uuid, Vec<NewEvent>> = BTreeMap::new();
         for e in events {
@@ -143,7 +180,10 @@ impl Uow {
         for (account, last) in heads {
             self.bus.committed(account, last);
         }
-        Ok(())
+        for queue in effects.wake {
+            self.wakeups.wake(queue);
+        }
+        Ok(Committed { distribute: effects.distribute.into_iter().collect() })
     }
 }
 

@@ -3,9 +3,10 @@
 //! about 10^10 guesses) with the user's email and name counted as easy guesses. An admin's reset hands out a
 //! random temporary password once; its user must change it at the next sign-in.
 
-use crate::auth::{Actor, MIN_PASSWORD_LEN};
+use crate::accounts::{Actor, MIN_PASSWORD_LEN};
 use crate::crypto::{Secret, hash_password, random_token};
-use crate::{Engine, Error, FieldError, Result};
+use crate::domain::Domain;
+use crate::{Error, FieldError, Result};
 use entity::{api_token, user};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -83,12 +84,12 @@ pub struct PasswordReset {
     pub user: user::Model,
 }
 
-impl Engine {
+impl Domain {
     /// `changeMyPassword`: checks the current password, then stores the new one (same rules as a new user's),
     /// clears a pending "must change", and revokes every other token of the caller (the one in use keeps
     /// working).
     pub async fn change_my_password(&self, actor: &Actor, current: &Secret, new: &Secret) -> Result<()> {
-        let u = self.user_in_account(&self.db, actor, actor.user_id).await?;
+        let u = crate::actor::user_in_account(&self.db, actor, actor.user_id).await?;
         if !self.check_password(current.expose(), &u.password_hash) {
             return Err(Error::invalid("currentPassword", "WRONG_PASSWORD", "is not your current password"));
         }
@@ -111,12 +112,8 @@ impl Engine {
         }
         revoke_all_but(&txn, u.id, Some(actor.token_id)).await?;
         // The token in use stays, so an agent stays signed in; the call keeps the rule in one place.
-        let offline = self.on_sign_out(&txn, &u).await?;
-        txn.commit().await?;
-        if offline {
-            self.redistribute(actor.account_id).await;
-        }
-        Ok(())
+        self.sign_out_if_no_token_works(&txn, &u).await?;
+        self.commit(txn).await
     }
 
     /// `resetUserPassword` (admins): gives a user of the account a random temporary password, which this answer
@@ -128,14 +125,14 @@ impl Engine {
             return Err(Error::conflict("userId", "you cannot reset your own password: use changeMyPassword"));
         }
         // Looked up before hashing: an unknown id costs no Argon2 work.
-        let found = self.user_in_account(&self.db, actor, user_id).await?;
+        let found = crate::actor::user_in_account(&self.db, actor, user_id).await?;
         if !found.active {
             return Err(Error::conflict("userId", "the user is deactivated"));
         }
         let temporary = temporary_password();
         let hash = hash_password(temporary.expose())?;
         let txn = self.begin_uow().await?;
-        let u = self.user_in_account(&txn, actor, user_id).await?;
+        let u = crate::actor::user_in_account(&txn, actor, user_id).await?;
         if !u.active {
             return Err(Error::conflict("userId", "the user is deactivated"));
         }
@@ -144,11 +141,8 @@ impl Engine {
         am.must_change_password = sea_orm::Set(true);
         let u = sea_orm::ActiveModelTrait::update(am, &txn).await?;
         revoke_all_but(&txn, u.id, None).await?;
-        let offline = self.on_sign_out(&txn, &u).await?;
-        txn.commit().await?;
-        if offline {
-            self.redistribute(actor.account_id).await;
-        }
+        self.sign_out_if_no_token_works(&txn, &u).await?;
+        self.commit(txn).await?;
         Ok(PasswordReset { temporary_password: temporary, user: u })
     }
 }

@@ -17,8 +17,9 @@
 //! takes itself back out of its address's `ADDR` count (only failures accumulate per address). Unknown emails
 //! are counted exactly like known ones.
 
-use crate::auth::ClientInfo;
-use crate::{Engine, Error, Result};
+use crate::actor::ClientInfo;
+use crate::domain::Domain;
+use crate::{Error, Result};
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{ConnectionTrait, Statement};
 use std::net::IpAddr;
@@ -107,7 +108,7 @@ fn retry_after(start: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
     u64::try_from((ms + 999) / 1000).unwrap_or(0).clamp(1, WINDOW_SECS.unsigned_abs())
 }
 
-impl Engine {
+impl Domain {
     /// Counts a sign-in attempt for `email` from `client` before its password is checked; refuses it when a
     /// limit is reached.
     pub(crate) async fn count_login_attempt(&self, email: &str, client: &ClientInfo) -> Result<()> {
@@ -120,7 +121,7 @@ impl Engine {
             scopes.push((SCOPE_EMAIL_ADDR, format!("{email} {addr}"), EMAIL_ADDR_LIMIT));
         }
         scopes.push((SCOPE_EMAIL, email, EMAIL_LIMIT));
-        let now = crate::acd::db_now(&self.db).await?;
+        let now = crate::clock::db_now(&self.db).await?;
         for (i, (scope, subject, limit)) in scopes.iter().enumerate() {
             let (attempts, start) = self.count_attempt(scope, subject, now).await?;
             if attempts > *limit {

@@ -1,3 +1,6 @@
+//! Accounts, users, sign-in and bearer tokens (domain layer). Signing in and out and deactivation decide *when*
+//! an agent's ACD state changes and call the ACD's entry points (`acd::agents`) for *what* changes.
+//!
 //! Accounts, users and bearer tokens. Tokens are random, shown once, stored only as SHA-256 hashes and
 //! revocable; passwords are Argon2id hashes. `Actor` is who is calling, and every service takes one.
 //!
@@ -5,14 +8,21 @@
 //! it was issued; its last use is recorded at most once a minute ([`LAST_USED_RESOLUTION`]), so a request costs
 //! no write. The bootstrap admin token is a MACHINE token: no idle expiry, revocable like any other.
 
+use crate::acd::agents;
+use crate::actor::{Actor, ClientInfo};
 use crate::crypto::{Secret, hash_password, random_token, sha256_hex, verify_password};
-use crate::{Engine, Error, Result};
+use crate::domain::Domain;
+use crate::live::Uow;
+use crate::{Error, Result};
 use chrono::Utc;
 use entity::{Role, TokenKind, account, api_token, user};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 use uuid::Uuid;
+
+pub mod passwords;
+pub mod throttle;
 
 pub const MIN_PASSWORD_LEN: usize = 10;
 const TOKEN_PREFIX: &str = "nva_";
@@ -67,41 +77,6 @@ impl TokenSettings {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
-    }
-}
-
-/// Where a request comes from: the client's address (the peer's, or the one a trusted proxy forwarded) and its
-/// user agent. Recorded on sessions; the address is what login throttling counts by.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ClientInfo {
-    pub addr: Option<std::net::IpAddr>,
-    pub user_agent: Option<String>,
-}
-
-/// The authenticated caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Actor {
-    pub user_id: Uuid,
-    pub account_id: Uuid,
-    pub role: Role,
-    pub token_id: Uuid,
-    /// An admin reset the password: until the user changes it, only `changeMyPassword`, `me` and `logout`.
-    pub must_change_password: bool,
-}
-
-impl Actor {
-    /// Configuration changes: admins only.
-    pub fn require_admin(&self) -> Result<()> {
-        if self.role == Role::Admin { Ok(()) } else { Err(Error::forbidden()) }
-    }
-
-    /// Account-wide reads: admins and supervisors.
-    pub fn require_staff(&self) -> Result<()> {
-        if self.is_staff() { Ok(()) } else { Err(Error::forbidden()) }
-    }
-
-    pub fn is_staff(&self) -> bool {
-        matches!(self.role, Role::Admin | Role::Supervisor)
     }
 }
 
@@ -165,7 +140,12 @@ fn validate_new_user(input: &NewUser) -> Result<(String, String)> {
     }
     // Length, then strength (the user's email and name count as easy guesses): the one rule of chosen passwords.
     let known_email = if email.is_empty() { input.email.as_str() } else { email.as_str() };
-    errors.extend(crate::passwords::password_problem("password", input.password.expose(), known_email, &name));
+    errors.extend(crate::accounts::passwords::password_problem(
+        "password",
+        input.password.expose(),
+        known_email,
+        &name,
+    ));
     if errors.is_empty() { Ok((email, name)) } else { Err(Error::Invalid(errors)) }
 }
 
@@ -217,7 +197,7 @@ async fn issue_token<C: ConnectionTrait>(
     Ok(token)
 }
 
-impl Engine {
+impl Domain {
     /// Creates an account with its first admin and returns the admin's first token. `token` fixes that token
     /// (for automation); otherwise a random one is made.
     pub async fn create_account(
@@ -230,14 +210,14 @@ impl Engine {
         if name.is_empty() || name.chars().count() > 200 {
             return Err(Error::invalid("name", "INVALID", "must be 1 to 200 characters"));
         }
-        let txn = self.begin_write().await?;
+        let txn = self.begin_uow().await?;
         let acc =
             account::ActiveModel { id: Set(Uuid::now_v7()), name: Set(name.to_owned()), created_at: Set(Utc::now()) }
                 .insert(&txn)
                 .await?;
         let user = insert_user(&txn, acc.id, &NewUser { role: Role::Admin, ..admin }).await?;
         let token = issue_token(&txn, user.id, token, &ClientInfo::default()).await?;
-        txn.commit().await?;
+        self.commit(txn).await?;
         Ok((acc, IssuedToken { token, user }))
     }
 
@@ -342,8 +322,8 @@ impl Engine {
         self.login_succeeded(&email, client).await?;
         let txn = self.begin_uow().await?;
         let token = issue_token(&txn, u.id, None, client).await?;
-        self.on_sign_in(&txn, &u).await?;
-        txn.commit().await?;
+        agents::on_sign_in(&txn, &u).await?;
+        self.commit(txn).await?;
         Ok(IssuedToken { token, user: u })
     }
 
@@ -383,12 +363,25 @@ impl Engine {
             .filter(which)
             .exec(&txn)
             .await?;
-        let u = self.user_in_account(&txn, actor, actor.user_id).await?;
-        let offline = self.on_sign_out(&txn, &u).await?;
-        txn.commit().await?;
-        if offline {
-            self.redistribute(actor.account_id).await;
+        let u = crate::actor::user_in_account(&txn, actor, actor.user_id).await?;
+        self.sign_out_if_no_token_works(&txn, &u).await?;
+        self.commit(txn).await
+    }
+
+    /// Tokens of `u` were revoked in this unit of work: if none of the rest still authenticates (revoked and
+    /// expired ones do not), the user is signed out (an agent goes OFFLINE, their ringing offers back to the
+    /// queue). The one place that decides an agent has no way in left.
+    pub(crate) async fn sign_out_if_no_token_works(&self, db: &Uow, u: &user::Model) -> Result<()> {
+        let unrevoked = api_token::Entity::find()
+            .filter(api_token::Column::UserId.eq(u.id))
+            .filter(api_token::Column::RevokedAt.is_null())
+            .all(db)
+            .await?;
+        let now = Utc::now();
+        if u.active && unrevoked.iter().any(|t| self.token_alive(t, now)) {
+            return Ok(());
         }
+        agents::on_sign_out(db, u).await?;
         Ok(())
     }
 
@@ -417,7 +410,7 @@ impl Engine {
             return Err(Error::conflict("id", "you cannot deactivate yourself"));
         }
         let txn = self.begin_uow().await?;
-        let u = self.user_in_account(&txn, actor, id).await?;
+        let u = crate::actor::user_in_account(&txn, actor, id).await?;
         let mut am: user::ActiveModel = u.into();
         am.active = Set(false);
         let u = am.update(&txn).await?;
@@ -427,19 +420,9 @@ impl Engine {
             .filter(api_token::Column::RevokedAt.is_null())
             .exec(&txn)
             .await?;
-        crate::acd::lifecycle::on_user_deactivated(&txn, &u).await?;
-        self.on_sign_out(&txn, &u).await?;
-        txn.commit().await?;
-        self.redistribute(actor.account_id).await;
+        agents::on_user_deactivated(&txn, &u).await?;
+        self.commit(txn).await?;
         Ok(u)
-    }
-
-    pub async fn user_in_account<C: ConnectionTrait>(&self, db: &C, actor: &Actor, id: Uuid) -> Result<user::Model> {
-        user::Entity::find_by_id(id)
-            .filter(user::Column::AccountId.eq(actor.account_id))
-            .one(db)
-            .await?
-            .ok_or(Error::NotFound("user"))
     }
 
     /// A user the caller may see: staff see the whole account, agents only themselves.
@@ -447,7 +430,7 @@ impl Engine {
         if !actor.is_staff() && id != actor.user_id {
             return Err(Error::NotFound("user"));
         }
-        self.user_in_account(&self.db, actor, id).await
+        crate::actor::user_in_account(&self.db, actor, id).await
     }
 
     pub async fn users(&self, actor: &Actor) -> Result<Vec<user::Model>> {

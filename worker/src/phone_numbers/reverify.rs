@@ -16,8 +16,9 @@
 //!   run the same fan-out at once and report how many numbers were queued.
 
 use super::verify::VerifyNumber;
-use super::{Due, Job, JobSpec, enqueue, enqueue_keyed};
-use crate::{Engine, Result, auth::Actor};
+use crate::domain::Domain;
+use crate::jobs::{Due, Job, JobSpec, enqueue, enqueue_keyed};
+use crate::{Result, actor::Actor};
 use chrono::Utc;
 use entity::{Verification, channel, phone_number};
 use sea_orm::sea_query::Expr;
@@ -45,8 +46,9 @@ pub struct ReverifyBatch {
 impl Job for ReverifyBatch {
     const SPEC: JobSpec =
         JobSpec { queue: "reverify_batch", max_attempts: 3, timeout: Duration::from_secs(600), concurrency: 1 };
-    async fn run(&self, engine: &Engine) -> Result<()> {
-        engine.run_reverify_batch(self).await
+    type On = Domain;
+    async fn run(&self, on: &Domain) -> Result<()> {
+        on.run_reverify_batch(self).await
     }
 }
 
@@ -55,7 +57,7 @@ pub fn batch_key(tick: i64) -> String {
     format!("reverify:{tick}")
 }
 
-impl Engine {
+impl Domain {
     /// A schedule tick: queues the tick's batch unless another process already did. True when this call did.
     #[tracing::instrument(skip(self))]
     pub async fn queue_reverify_batch(&self, tick: i64) -> Result<bool> {
@@ -119,7 +121,7 @@ impl Engine {
         let mut queued = 0u64;
         for ids in by_api_url.values() {
             for (c, chunk) in ids.chunks(CHUNK).enumerate() {
-                let txn = self.begin_write().await?;
+                let txn = self.begin_uow().await?;
                 phone_number::Entity::update_many()
                     .col_expr(phone_number::Column::Verification, Expr::value(Verification::Pending))
                     .col_expr(phone_number::Column::VerificationError, Expr::value(Option::<String>::None))
@@ -133,7 +135,7 @@ impl Engine {
                     let at = now + chrono::Duration::seconds((index / RATE_PER_API_URL) as i64);
                     enqueue(&txn, &VerifyNumber { phone_number_id: *id, attempt: 0 }, Due::At(at)).await?;
                 }
-                txn.commit().await?;
+                self.commit(txn).await?;
                 queued += chunk.len() as u64;
             }
         }

@@ -2,9 +2,10 @@
 //! records VERIFIED or FAILED with a reason. Transient failures (rate limits, 5xx, timeouts) retry with
 //! exponential backoff, then end as PROVIDER_UNREACHABLE.
 
-use super::{Due, Job, JobSpec, enqueue};
+use crate::domain::Domain;
+use crate::jobs::{Due, Job, JobSpec, backoff, enqueue};
 use crate::provider::NumberStatus;
-use crate::{Engine, Error, Result, auth::Actor};
+use crate::{Error, Result, actor::Actor};
 use anyhow::Context;
 use chrono::Utc;
 use entity::{Verification, channel, phone_number};
@@ -27,17 +28,13 @@ pub struct VerifyNumber {
 impl Job for VerifyNumber {
     const SPEC: JobSpec =
         JobSpec { queue: "verify_number", max_attempts: 3, timeout: Duration::from_secs(60), concurrency: 8 };
-    async fn run(&self, engine: &Engine) -> Result<()> {
-        engine.run_verification(self).await
+    type On = Domain;
+    async fn run(&self, on: &Domain) -> Result<()> {
+        on.run_verification(self).await
     }
 }
 
-/// 1 s, 2 s, 4 s, ... capped at a minute.
-pub fn backoff(attempt: u32) -> Duration {
-    Duration::from_secs((1u64 << attempt.min(6)).min(60))
-}
-
-impl Engine {
+impl Domain {
     /// Marks a number PENDING and queues its verification; returns at once.
     pub async fn verify_phone_number(&self, actor: &Actor, id: Uuid) -> Result<phone_number::Model> {
         actor.require_admin()?;
@@ -51,7 +48,7 @@ impl Engine {
 
     /// Sets PENDING and queues the job (also used by the scheduled re-verification).
     pub async fn queue_verification(&self, id: Uuid) -> Result<()> {
-        let txn = self.begin_write().await?;
+        let txn = self.begin_uow().await?;
         phone_number::Entity::update_many()
             .col_expr(phone_number::Column::Verification, Expr::value(Verification::Pending))
             .col_expr(phone_number::Column::VerificationError, Expr::value(Option::<String>::None))
@@ -60,9 +57,8 @@ impl Engine {
             .exec(&txn)
             .await?;
         enqueue(&txn, &VerifyNumber { phone_number_id: id, attempt: 0 }, Due::Now).await?;
-        txn.commit().await?;
-        self.wakeups.wake(VerifyNumber::SPEC.queue);
-        Ok(())
+        txn.wake(VerifyNumber::SPEC.queue);
+        self.commit(txn).await
     }
 
     /// The job: one provider call, then the result or a delayed retry.
@@ -116,7 +112,7 @@ impl Engine {
         if r.rows_affected == 1 {
             txn.emit(crate::live::NewEvent::number_verified(n.account_id, n.channel_id, n.id, now));
         }
-        txn.commit().await?;
+        self.commit(txn).await?;
         tracing::info!(?state, "verification recorded");
         Ok(())
     }

@@ -3,10 +3,11 @@
 //! everywhere else). Another account's conversation, or one that does not exist, is NOT_FOUND; a conversation of
 //! a channel the chatbot does not serve is FORBIDDEN; one that left the chatbot is a CONFLICT.
 
-use super::{BOT_TOKEN_PREFIX, serving};
 use crate::acd::lifecycle::{finish, hand_off};
+use crate::chatbots::{BOT_TOKEN_PREFIX, serving};
 use crate::crypto::sha256_hex;
-use crate::{Engine, Error, Result};
+use crate::domain::Domain;
+use crate::{Error, Result};
 use entity::{ConversationStatus, HandOffReason, Resolution, channel, chatbot, conversation, message};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
@@ -30,7 +31,7 @@ fn not_pending(conv: &conversation::Model) -> Error {
     )
 }
 
-impl Engine {
+impl Domain {
     /// Resolves a chatbot's token. Unknown and replaced tokens answer the same.
     pub async fn authenticate_bot(&self, token: &str) -> Result<BotActor> {
         let bot = chatbot::Entity::find()
@@ -84,8 +85,8 @@ impl Engine {
         if !hand_off(&txn, &conv, HandOffReason::Chatbot, now).await? {
             return Err(Error::conflict("id", "the conversation changed meanwhile; reload it"));
         }
-        txn.commit().await?;
-        self.redistribute(bot.account_id).await;
+        txn.distribute(bot.account_id);
+        self.commit(txn).await?;
         self.conversation_row(id).await
     }
 
@@ -96,7 +97,7 @@ impl Engine {
         if !finish(&txn, &conv, Resolution::Chatbot, None, false, now).await? {
             return Err(Error::conflict("id", "the conversation changed meanwhile; reload it"));
         }
-        txn.commit().await?;
+        self.commit(txn).await?;
         self.conversation_row(id).await
     }
 

@@ -8,10 +8,10 @@
 //! the worker logs and counted in `jobs_failed_total`.
 
 use super::Job;
-use super::verify::VerifyNumber;
 use crate::conversations::inbound::ProcessWebhook;
 use crate::conversations::outbound::SendMessage;
-use crate::{Engine, Error, Result, auth::Actor};
+use crate::phone_numbers::verify::VerifyNumber;
+use crate::{Engine, Error, Result, actor::Actor};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement, Value};
 use uuid::Uuid;

@@ -2,15 +2,18 @@
 //! beside the API; `work` runs it alone, so several processes can share the queues on PostgreSQL (apalis locks
 //! each task for one worker, and a dead worker's tasks are re-enqueued after its missed heartbeats).
 
-use super::failures::JobLayer;
-use super::reverify::{ReverifyBatch, TICK_QUEUE};
-use super::verify::VerifyNumber;
-use super::{Job, JobStore};
+pub mod admin;
+pub mod sweeper;
+
 use crate::Engine;
 use crate::acd::timers::{OfferTimeout, WrapUpTimeout};
 use crate::chatbots::delivery::{ChatbotTimeout, PostToChatbot};
 use crate::conversations::inbound::ProcessWebhook;
 use crate::conversations::outbound::SendMessage;
+use crate::jobs::failures::JobLayer;
+use crate::jobs::{Job, JobStore};
+use crate::phone_numbers::reverify::{ReverifyBatch, TICK_QUEUE};
+use crate::phone_numbers::verify::VerifyNumber;
 use apalis::prelude::*;
 use apalis_postgres::PostgresStorage;
 use apalis_sqlite::SqliteStorage;
@@ -58,8 +61,11 @@ impl WorkerSettings {
 
 /// The one handler every job type runs through: the job's own `run`; an error becomes an apalis failure (retried
 /// up to the job's attempts).
-async fn handle<J: Job>(job: J, engine: Data<Engine>) -> Result<(), BoxDynError> {
-    job.run(&engine).await.map_err(|e| Box::new(e) as BoxDynError)
+async fn handle<J: Job>(job: J, engine: Data<Engine>) -> Result<(), BoxDynError>
+where
+    Engine: AsRef<J::On>,
+{
+    job.run(AsRef::<J::On>::as_ref(&*engine)).await.map_err(|e| Box::new(e) as BoxDynError)
 }
 
 /// The re-verification ticker: queues the tick's batch unless another process did.
@@ -81,7 +87,9 @@ fn strategy<J: Job>(engine: &Engine, poll: Duration) -> Strategy {
 
 /// Registers job types on one storage backend.
 trait Registry: Sized {
-    fn add<J: Job>(self) -> Self;
+    fn add<J: Job>(self) -> Self
+    where
+        Engine: AsRef<J::On>;
 }
 
 /// Every job type: the one list both backends register.
@@ -105,7 +113,10 @@ struct SqliteRegistry {
 }
 
 impl Registry for SqliteRegistry {
-    fn add<J: Job>(self) -> Self {
+    fn add<J: Job>(self) -> Self
+    where
+        Engine: AsRef<J::On>,
+    {
         let config = apalis_sqlite::Config::default()
             .queue(J::SPEC.queue)
             .heartbeat_interval(self.heartbeat)
@@ -135,7 +146,10 @@ struct PostgresRegistry {
 }
 
 impl Registry for PostgresRegistry {
-    fn add<J: Job>(self) -> Self {
+    fn add<J: Job>(self) -> Self
+    where
+        Engine: AsRef<J::On>,
+    {
         let config = apalis_postgres::Config::default()
             .queue(J::SPEC.queue)
             .heartbeat_interval(self.heartbeat)
@@ -200,10 +214,10 @@ pub async fn run_workers_with(
     // The process's background loops, stopped however the monitor ends.
     let mut loops = AbortOnDrop(Vec::new());
     if let JobStore::Postgres(pool) = &engine.jobs {
-        loops.0.push(tokio::spawn(super::wake::listen_postgres(pool.clone(), engine.wakeups.clone())));
+        loops.0.push(tokio::spawn(crate::jobs::wake::listen_postgres(pool.clone(), engine.wakeups.clone())));
     }
     // Deadlines whose timer job was lost (a crashed worker) still fire on time.
-    loops.0.push(tokio::spawn(crate::acd::timers::sweep_forever(engine.clone())));
+    loops.0.push(tokio::spawn(sweeper::sweep_forever(engine.clone())));
     let monitor = match settings.reverify_schedule {
         Some(schedule) => {
             let engine = engine.clone();

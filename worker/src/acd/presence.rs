@@ -9,30 +9,17 @@
 //! Presence applies only once a desktop has connected: an agent who never opens a subscription has no rows,
 //! and is governed by their tokens alone.
 
-use crate::acd::{db_now, status::has_agent_state};
-use crate::{Engine, Result, auth::Actor};
+use crate::acd::Acd;
+use crate::acd::status::has_agent_state;
+use crate::clock::db_now;
+use crate::{Result, actor::Actor};
 use chrono::{DateTime, Utc};
-use entity::{AgentStatus, EventReason, agent_state, conversation, desktop_connection, user};
+use entity::{AgentStatus, agent_state, desktop_connection, user};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
-use std::collections::HashSet;
-use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
 use uuid::Uuid;
 
-/// This process's open desktop connections.
-#[derive(Default)]
-pub struct Presence {
-    open: Mutex<HashSet<Uuid>>,
-    heartbeat: OnceLock<()>,
-}
-
-/// How often a process refreshes its connections: a third of the grace, at most every 10 s.
-pub fn heartbeat_interval(grace: Duration) -> Duration {
-    (grace / 3).clamp(Duration::from_millis(200), Duration::from_secs(10))
-}
-
-impl Engine {
+impl Acd {
     /// A desktop connected (after its token was accepted). Returns the connection's id for
     /// [`Engine::desktop_closed`]; `None` for roles without an agent status.
     pub async fn desktop_connected(&self, actor: &Actor) -> Result<Option<Uuid>> {
@@ -63,9 +50,9 @@ impl Engine {
         if state.is_none_or(|s| s.status == AgentStatus::Offline) {
             let (txn, _) = self.begin_acd(actor.account_id).await?;
             if let Some(u) = user::Entity::find_by_id(actor.user_id).one(&txn).await? {
-                self.on_sign_in(&txn, &u).await?;
+                super::agents::on_sign_in(&txn, &u).await?;
             }
-            txn.commit().await?;
+            self.commit(txn).await?;
         }
         if let Ok(mut open) = self.live.presence.open.lock() {
             open.insert(id);
@@ -121,31 +108,21 @@ impl Engine {
             {
                 continue;
             }
-            txn.commit().await?;
+            self.commit(txn).await?;
             if went {
                 n += 1;
                 tracing::info!(%user_id, "desktop gone past the grace: agent OFFLINE");
-                self.redistribute(account_id).await;
             }
         }
         Ok(n)
     }
 
-    async fn presence_lost(&self, txn: &super::Uow, u: &user::Model) -> Result<bool> {
+    async fn presence_lost(&self, txn: &crate::live::Uow, u: &user::Model) -> Result<bool> {
         let state = agent_state::Entity::find_by_id(u.id).one(txn).await?;
         if state.is_none_or(|s| s.status == AgentStatus::Offline) {
             return Ok(false);
         }
-        let now = db_now(txn).await?;
-        crate::acd::status::write_status(txn, u, AgentStatus::Offline, None, now).await?;
-        crate::acd::offers::withdraw_alerting(
-            txn,
-            sea_orm::Condition::all().add(conversation::Column::AssignedUserId.eq(u.id)),
-            EventReason::Offline,
-            now,
-        )
-        .await?;
-        Ok(true)
+        super::agents::on_sign_out(txn, u).await
     }
 }
 
@@ -170,8 +147,8 @@ async fn gone_agents<C: ConnectionTrait>(
 }
 
 /// Refreshes this process's open connections until the process ends.
-async fn heartbeat(engine: Engine) {
-    let mut tick = tokio::time::interval(heartbeat_interval(engine.live.settings.presence_grace));
+async fn heartbeat(engine: Acd) {
+    let mut tick = tokio::time::interval(crate::live::heartbeat_interval(engine.live.settings.presence_grace));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;

@@ -2,9 +2,16 @@
 //! characters), enabled or disabled, soft-deleted to the channel's Deleted list and restored from it. A number is
 //! unique among the deployment's non-deleted numbers, enforced by a partial unique index.
 
+pub mod reverify;
+pub mod verify;
+mod webhook_cache;
+
+pub use webhook_cache::{WEBHOOK_NUMBERS_TTL, WebhookNumbers};
+
+use crate::domain::Domain;
 use crate::error::is_unique_violation;
 use crate::phone::normalise_e164;
-use crate::{Engine, Error, FieldError, Result, auth::Actor};
+use crate::{Error, FieldError, Result, actor::Actor};
 use chrono::Utc;
 use entity::{Verification, phone_number};
 use sea_orm::{ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
@@ -54,7 +61,7 @@ fn number_taken(e: DbErr) -> Error {
     }
 }
 
-impl Engine {
+impl Domain {
     pub async fn add_phone_number(
         &self,
         actor: &Actor,
