@@ -297,6 +297,20 @@ impl Engine {
         t.revoked_at.is_none() && self.tokens.expires_at(t).is_none_or(|end| end > now)
     }
 
+    /// Whether the user still holds a token that authenticates (not revoked, not expired): what signing out of
+    /// one token asks. Read under the account's ACD lock, so concurrent sign-outs of one user see each other's
+    /// revocations (the last one puts an agent OFFLINE).
+    pub(crate) async fn still_signed_in<C: ConnectionTrait>(&self, db: &C, u: &user::Model) -> Result<bool> {
+        crate::acd::lock_account(db, u.account_id).await?;
+        let tokens = api_token::Entity::find()
+            .filter(api_token::Column::UserId.eq(u.id))
+            .filter(api_token::Column::RevokedAt.is_null())
+            .all(db)
+            .await?;
+        let now = Utc::now();
+        Ok(tokens.iter().any(|t| self.token_alive(t, now)))
+    }
+
     /// Which of these tokens still authenticate (not revoked, user active): one query for all of them (the
     /// live connections of a process are re-checked this way every few seconds).
     pub async fn live_tokens(&self, ids: &[Uuid]) -> Result<std::collections::HashSet<Uuid>> {
@@ -384,7 +398,8 @@ impl Engine {
             .exec(&txn)
             .await?;
         let u = self.user_in_account(&txn, actor, actor.user_id).await?;
-        let offline = self.on_sign_out(&txn, &u).await?;
+        let still_signed_in = self.still_signed_in(&txn, &u).await?;
+        let offline = self.on_sign_out(&txn, &u, still_signed_in).await?;
         txn.commit().await?;
         if offline {
             self.redistribute(actor.account_id).await;
@@ -428,7 +443,7 @@ impl Engine {
             .exec(&txn)
             .await?;
         crate::acd::lifecycle::on_user_deactivated(&txn, &u).await?;
-        self.on_sign_out(&txn, &u).await?;
+        self.on_sign_out(&txn, &u, false).await?;
         txn.commit().await?;
         self.redistribute(actor.account_id).await;
         Ok(u)

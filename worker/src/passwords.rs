@@ -111,7 +111,8 @@ impl Engine {
         }
         revoke_all_but(&txn, u.id, Some(actor.token_id)).await?;
         // The token in use stays, so an agent stays signed in; the call keeps the rule in one place.
-        let offline = self.on_sign_out(&txn, &u).await?;
+        let still_signed_in = self.still_signed_in(&txn, &u).await?;
+        let offline = self.on_sign_out(&txn, &u, still_signed_in).await?;
         txn.commit().await?;
         if offline {
             self.redistribute(actor.account_id).await;
@@ -144,7 +145,8 @@ impl Engine {
         am.must_change_password = sea_orm::Set(true);
         let u = sea_orm::ActiveModelTrait::update(am, &txn).await?;
         revoke_all_but(&txn, u.id, None).await?;
-        let offline = self.on_sign_out(&txn, &u).await?;
+        let still_signed_in = self.still_signed_in(&txn, &u).await?;
+        let offline = self.on_sign_out(&txn, &u, still_signed_in).await?;
         txn.commit().await?;
         if offline {
             self.redistribute(actor.account_id).await;

@@ -8,11 +8,10 @@ use crate::live::{NewEvent, Uow};
 use crate::{Engine, Error, Result, auth::Actor, validate};
 use chrono::{DateTime, Utc};
 use entity::{
-    AgentStatus, BusyKind, ConversationStatus, EventReason, Role, agent_state, api_token, busy_reason, conversation,
-    user,
+    AgentStatus, BusyKind, ConversationStatus, EventReason, Role, agent_state, busy_reason, conversation, user,
 };
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -190,18 +189,14 @@ impl Engine {
     }
 
     /// Sign-out of the last live token (or deactivation): OFFLINE, and ringing offers go back to the queue at
-    /// once (no NOT_RESPONDING). Returns whether the agent went OFFLINE.
-    pub(crate) async fn on_sign_out(&self, db: &Uow, u: &user::Model) -> Result<bool> {
+    /// once (no NOT_RESPONDING). `still_signed_in`: the user holds another token that authenticates (the accounts
+    /// code decides; a deactivated user goes OFFLINE regardless). Returns whether the agent went OFFLINE.
+    pub(crate) async fn on_sign_out(&self, db: &Uow, u: &user::Model, still_signed_in: bool) -> Result<bool> {
         if !has_agent_state(u.role) {
             return Ok(false);
         }
         lock_account(db, u.account_id).await?;
-        let live = api_token::Entity::find()
-            .filter(api_token::Column::UserId.eq(u.id))
-            .filter(api_token::Column::RevokedAt.is_null())
-            .count(db)
-            .await?;
-        if live > 0 && u.active {
+        if still_signed_in && u.active {
             return Ok(false);
         }
         let now = db_now(db).await?;
