@@ -386,7 +386,9 @@ impl Engine {
 }
 
 /// A PENDING conversation goes to its channel's queue, queued from `now`, with the reason recorded; the chatbot
-/// gets none of its messages any more. Conditional on `conv`: false when it changed meanwhile.
+/// gets none of its messages any more, and the channel streams get QUEUE_CHANGED (HANDED_OFF). Every hand-off
+/// (staff, the chatbot, its timeout, unreachable, disabled or removed) comes through here. Conditional on `conv`:
+/// false when it changed meanwhile.
 pub(crate) async fn hand_off(
     db: &Uow,
     conv: &conversation::Model,
@@ -408,7 +410,7 @@ pub(crate) async fn hand_off(
         return Ok(false);
     }
     crate::chatbots::delivery::drop_pending_posts(db, conv.id).await?;
-    db.emit(NewEvent::conversation(EventKind::ConversationUpdated, conv, None, now).because(EventReason::HandedOff));
+    db.emit(NewEvent::conversation(EventKind::QueueChanged, conv, None, now).because(EventReason::HandedOff));
     Ok(true)
 }
 
