@@ -461,3 +461,39 @@ async fn private_addresses_are_refused_when_saved_and_when_connecting() {
     assert!(t["error"].as_str().unwrap().contains("APP_ALLOW_PRIVATE_URLS"), "{t}");
     assert!(sim.posts().is_empty());
 }
+
+#[tokio::test]
+async fn the_chatbot_deadline_ends_when_the_conversation_leaves_the_bot() {
+    let b = bot_desk(1, json!({ "chatbotTimeout": 600 })).await;
+    b.sim.set_mode(Mode::Silent);
+    b.d.status(b.d.token(0), "BUSY").await.ok();
+
+    // A supervisor assigns a conversation the bot is serving: it is the agent's now, no bot timeout runs.
+    let assigned = b.d.write(&client(15), "hi").await;
+    assert!(b.conv(&assigned).await["chatbotDeadline"].is_string(), "the bot's timeout runs");
+    let r = b
+        .d
+        .app
+        .admin(
+            "mutation($id: ID!, $u: ID!) { assignConversation(id: $id, userId: $u) { status substatus chatbotDeadline } }",
+            json!({ "id": assigned, "u": b.d.id(0) }),
+        )
+        .await;
+    assert_eq!(
+        r.ok().data("/assignConversation"),
+        &json!({ "status": "OPEN", "substatus": "INTERACTING", "chatbotDeadline": null })
+    );
+
+    // The bot resolves one without answering first.
+    let resolved = b.d.write(&client(16), "hi").await;
+    assert!(b.conv(&resolved).await["chatbotDeadline"].is_string());
+    b.as_bot(RESOLVE, json!({ "id": resolved })).await.ok();
+    let c = b.conv(&resolved).await;
+    assert_eq!((c["status"].clone(), c["chatbotDeadline"].clone()), (json!("RESOLVED"), Value::Null));
+
+    // Handed off (by the bot here; every hand-off takes the same path).
+    let handed = b.d.write(&client(17), "hi").await;
+    b.as_bot(HAND_OFF, json!({ "id": handed })).await.ok();
+    let c = b.conv(&handed).await;
+    assert_eq!((c["status"].clone(), c["chatbotDeadline"].clone()), (json!("OPEN"), Value::Null));
+}
