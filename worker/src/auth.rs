@@ -241,6 +241,41 @@ impl Engine {
         Ok((acc, IssuedToken { token, user }))
     }
 
+    /// A restart with another bootstrap token (`APP_BOOTSTRAP_ADMIN_TOKEN`): the admin with `email` gets `token` as
+    /// their MACHINE token and their other MACHINE tokens are revoked (their sign-ins stay). A token seen before
+    /// (the current one, or one revoked since) changes nothing. Returns whether the token was replaced.
+    pub async fn replace_bootstrap_token(&self, email: &str, token: &Secret) -> Result<bool> {
+        let hash = sha256_hex(token.expose());
+        let known = || api_token::Entity::find().filter(api_token::Column::TokenHash.eq(hash.clone())).one(&self.db);
+        if known().await?.is_some() {
+            return Ok(false);
+        }
+        let email = normalise_email(email).unwrap_or_default();
+        let admin = user::Entity::find().filter(user::Column::Email.eq(&email)).one(&self.db).await?;
+        let Some(admin) = admin.filter(|u| u.active && u.role == Role::Admin) else {
+            return Err(Error::invalid(
+                "APP_BOOTSTRAP_ADMIN_EMAIL",
+                "NOT_FOUND",
+                "no active admin has this email: the new APP_BOOTSTRAP_ADMIN_TOKEN cannot be given to anyone",
+            ));
+        };
+        let txn = self.begin_write().await?;
+        api_token::Entity::update_many()
+            .col_expr(api_token::Column::RevokedAt, sea_orm::sea_query::Expr::value(Utc::now()))
+            .filter(api_token::Column::UserId.eq(admin.id))
+            .filter(api_token::Column::Kind.eq(TokenKind::Machine))
+            .filter(api_token::Column::RevokedAt.is_null())
+            .exec(&txn)
+            .await?;
+        if let Err(e) = issue_token(&txn, admin.id, Some(token), &ClientInfo::default()).await {
+            drop(txn);
+            // Another process starting with the same configuration replaced it a moment earlier.
+            return if known().await?.is_some() { Ok(false) } else { Err(e) };
+        }
+        txn.commit().await?;
+        Ok(true)
+    }
+
     pub async fn account_count(&self) -> Result<u64> {
         Ok(account::Entity::find().count(&self.db).await?)
     }
