@@ -211,6 +211,41 @@ impl Engine {
         Ok(ChatbotCredentials { token, signing_secret, chatbot })
     }
 
+    /// Revokes a chatbot's bot token and signing secret without making new ones: the token stops working at once
+    /// and the chatbot no longer serves, so the conversations it was serving are handed off (CHATBOT_DISABLED), as
+    /// when it is disabled. Revoking again changes nothing; `rotate_chatbot_credentials` makes new ones.
+    pub async fn revoke_chatbot_credentials(&self, actor: &Actor, id: Uuid) -> Result<chatbot::Model> {
+        actor.require_admin()?;
+        let txn = self.begin_uow().await?;
+        let bot = chatbot_in_account(&txn, actor, id).await?;
+        if bot.token_hash.is_none() && bot.signing_secret_enc.is_none() {
+            return Ok(bot);
+        }
+        let was_serving = serving(&bot);
+        let mut am: chatbot::ActiveModel = bot.into();
+        am.token_hash = Set(None);
+        am.signing_secret_enc = Set(None);
+        am.updated_at = Set(Utc::now());
+        let bot = am.update(&txn).await?;
+        let mut handed_off = 0;
+        if was_serving {
+            let channels = self.channels_served_by(&txn, bot.id).await?;
+            handed_off = crate::acd::lifecycle::hand_off_channels(
+                &txn,
+                bot.account_id,
+                &channels,
+                HandOffReason::ChatbotDisabled,
+            )
+            .await?;
+        }
+        txn.commit().await?;
+        tracing::info!(chatbot_id = %bot.id, handed_off, "chatbot credentials revoked");
+        if handed_off > 0 {
+            self.redistribute(bot.account_id).await;
+        }
+        Ok(bot)
+    }
+
     /// `testChatbot`: posts a signed ping to the chatbot's endpoint and reports what it answered and how fast.
     pub async fn test_chatbot(&self, actor: &Actor, id: Uuid) -> Result<ChatbotTest> {
         actor.require_admin()?;
