@@ -142,9 +142,19 @@ pub async fn engine(config: &Config) -> anyhow::Result<Engine> {
     Ok(engine)
 }
 
-/// On an empty database, creates the first account and admin and prints how to use them.
+/// On an empty database, creates the first account and admin and prints how to use them. Later, a changed
+/// `APP_BOOTSTRAP_ADMIN_TOKEN` replaces the admin's bootstrap token (the old one stops working).
 pub async fn bootstrap(engine: &Engine, config: &Config) -> anyhow::Result<()> {
     if engine.account_count().await.map_err(describe)? > 0 {
+        if let Some(token) = &config.bootstrap_admin_token
+            && engine.replace_bootstrap_token(&config.bootstrap_admin_email, token).await.map_err(describe)?
+        {
+            println!(
+                "APP_BOOTSTRAP_ADMIN_TOKEN changed: it replaces {}'s previous bootstrap token",
+                config.bootstrap_admin_email
+            );
+            tracing::info!("bootstrap admin token replaced");
+        }
         return Ok(());
     }
     let generated = config.bootstrap_admin_password.is_none();

@@ -272,7 +272,7 @@ pub enum EventKind {
     /// A conversation was taken from an agent (the reason says why).
     #[sea_orm(string_value = "WITHDRAWN")]
     Withdrawn,
-    /// Held, resumed, after-call work, resolved, wrap-up chosen or timed out, handed off, client wrote back.
+    /// Held, resumed, after-call work, resolved, wrap-up chosen or timed out, client wrote back.
     #[sea_orm(string_value = "CONVERSATION_UPDATED")]
     ConversationUpdated,
     #[sea_orm(string_value = "MESSAGE_CREATED")]
@@ -281,7 +281,7 @@ pub enum EventKind {
     MessageStatusChanged,
     #[sea_orm(string_value = "AGENT_STATUS_CHANGED")]
     AgentStatusChanged,
-    /// A conversation entered its channel's queue (new, or requeued).
+    /// A conversation entered its channel's queue (new, requeued, or handed off by its chatbot).
     #[sea_orm(string_value = "QUEUE_CHANGED")]
     QueueChanged,
     #[sea_orm(string_value = "NUMBER_VERIFIED")]

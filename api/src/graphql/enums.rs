@@ -223,12 +223,12 @@ pub enum LiveEventKind {
     Assigned,
     /// A conversation was taken from the agent; `reason` says why (TIMEOUT, REJECTED, OFFLINE, ...).
     Withdrawn,
-    /// Held, resumed, after-call work, resolved, wrap-up chosen or timed out, handed off, client wrote back.
+    /// Held, resumed, after-call work, resolved, wrap-up chosen or timed out, client wrote back.
     ConversationUpdated,
     MessageCreated,
     MessageStatusChanged,
     AgentStatusChanged,
-    /// A conversation entered its channel's queue (new, or requeued: `reason`).
+    /// A conversation entered its channel's queue (new; requeued or handed off from its chatbot: `reason`).
     QueueChanged,
     /// A number's verification finished (see `phoneNumber.verification`).
     NumberVerified,

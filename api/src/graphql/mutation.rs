@@ -110,6 +110,14 @@ impl CoreMutation {
         })
     }
 
+    /// Revokes a chatbot's bot token and signing secret without making new ones (admins): the token stops working
+    /// at once and the chatbot stops serving, so the conversations it was serving are handed off to the queue, as
+    /// when it is disabled. `rotateChatbotCredentials` gives it new ones.
+    async fn revoke_chatbot_credentials(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Chatbot> {
+        let bot = engine(ctx)?.revoke_chatbot_credentials(actor(ctx)?, uuid(&id, "chatbot")?).await?;
+        Ok(Chatbot(bot))
+    }
+
     /// Posts a signed ping (`{"type":"ping"}`) to a chatbot's endpoint (admins) and reports its answer.
     async fn test_chatbot(&self, ctx: &Context<'_>, id: ID) -> ApiResult<ChatbotTest> {
         let t = engine(ctx)?.test_chatbot(actor(ctx)?, uuid(&id, "chatbot")?).await?;

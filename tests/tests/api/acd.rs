@@ -745,3 +745,70 @@ async fn deactivating_an_agent_hands_back_everything_they_held() {
         .await;
     assert_eq!(r.ok().data("/user/agentState"), &json!({ "status": "OFFLINE", "conversationCount": 0 }));
 }
+
+#[tokio::test]
+async fn a_timed_out_offer_goes_back_to_the_front_of_the_queue() {
+    let d = desk(2, json!({ "alertingTimeout": 5, "autoAssignmentLimit": 1 })).await;
+    d.online(0).await;
+    let first = d.write(&client(1), "First").await;
+    d.until(&first, "ALERTING").await;
+    let enqueued = d.conv(&first).await["enqueuedAt"].clone();
+    // Agent 0 is at their limit: a later client waits.
+    let second = d.write(&client(2), "Second").await;
+    assert_eq!(d.conv(&second).await["substatus"], json!("IN_QUEUE"));
+
+    // Nobody answers the first offer: it returns ahead of the conversation queued after it.
+    d.until(&first, "IN_QUEUE").await;
+    let r =
+        d.app.admin("query($c: ID!) { queue(channelId: $c) { id queuePosition } }", json!({ "c": d.channel })).await;
+    assert_eq!(
+        r.ok().data("/queue"),
+        &json!([{ "id": first, "queuePosition": 1 }, { "id": second, "queuePosition": 2 }])
+    );
+    assert_eq!(d.conv(&first).await["enqueuedAt"], enqueued, "it keeps its original place");
+    // The next agent to come online is offered the first one, not the second.
+    d.online(1).await;
+    let c = d.until(&first, "ALERTING").await;
+    assert_eq!(c["assignedAgent"]["id"], json!(d.id(1)));
+    assert_eq!(d.conv(&second).await["substatus"], json!("IN_QUEUE"));
+}
+
+#[tokio::test]
+async fn an_accept_after_the_deadline_is_refused_before_the_timer_runs() {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    // No workers: no timer job and no sweeper can act on the offer; distribution runs in the request.
+    let d =
+        desk_on(TestApp::spawn_without_workers(true).await, 1, json!({ "alertingTimeout": 60, "canWriteFirst": true }))
+            .await;
+    // An offer without a client's webhook (its processing would need a worker): the admin writes first, then
+    // puts the conversation in the queue; agent 0 comes online and it rings for them.
+    let r = d.app.admin("query($c: ID!) { channel(id: $c) { phoneNumbers { id } } }", json!({ "c": d.channel })).await;
+    let number = r.ok().str("/channel/phoneNumbers/0/id");
+    let r = d
+        .app
+        .admin(
+            "mutation($c: ID!, $n: ID!, $to: String!) { startConversation(channelId: $c, phoneNumberId: $n, to: $to,
+                text: \"Hello\") { id } }",
+            json!({ "c": d.channel, "n": number, "to": client(1) }),
+        )
+        .await;
+    let conv = r.ok().str("/startConversation/id");
+    d.act(&d.app.admin_token, "requeueConversation", &conv).await.ok();
+    d.online(0).await;
+    let c = d.conv(&conv).await;
+    assert_eq!((c["substatus"].clone(), c["assignedAgent"]["id"].clone()), (json!("ALERTING"), json!(d.id(0))));
+
+    // The deadline passes (moved into the past in the database, as if 60 s had gone by).
+    let past = chrono::Utc::now() - chrono::Duration::seconds(1);
+    entity::conversation::Entity::update_many()
+        .col_expr(entity::conversation::Column::OfferDeadline, Expr::value(Some(past)))
+        .filter(entity::conversation::Column::Id.eq(uuid::Uuid::parse_str(&conv).unwrap()))
+        .exec(&d.app.engine.db)
+        .await
+        .unwrap();
+    let r = d.act(d.token(0), "acceptConversation", &conv).await;
+    assert_eq!((r.code(), reason(&r)), ("CONFLICT".to_owned(), "OFFER_EXPIRED".to_owned()));
+    // Refused by the deadline itself: the timer has not run, the offer is still ringing, nobody accepted it.
+    let c = d.conv(&conv).await;
+    assert_eq!((c["substatus"].clone(), c["assignedAgent"]["id"].clone()), (json!("ALERTING"), json!(d.id(0))));
+}

@@ -457,3 +457,68 @@ async fn bootstrap_creates_the_first_account_once_with_the_configured_admin() {
     restarted.db.close_by_ref().await.ok();
     engine.db.close_by_ref().await.ok();
 }
+
+#[tokio::test]
+async fn a_new_bootstrap_token_replaces_the_old_one_on_restart() {
+    tests::logs::install();
+    let db = tests::TestDb::fresh().await.unwrap();
+    let key = worker::crypto::Cipher::generate_key();
+    let (old, new) = ("bootstrap-token-A-0123456789abcdef", "bootstrap-token-B-0123456789abcdef");
+    let email = "first.admin@example.com";
+    let config = |token: Option<&str>| {
+        let mut env: HashMap<&str, String> = HashMap::from([
+            ("APP_DATABASE_URL", db.url.clone()),
+            ("APP_ENCRYPTION_KEY", key.expose().to_owned()),
+            ("APP_BOOTSTRAP_ADMIN_PASSWORD", PASSWORD.to_owned()),
+            ("APP_BOOTSTRAP_ADMIN_EMAIL", email.to_owned()),
+        ]);
+        if let Some(t) = token {
+            env.insert("APP_BOOTSTRAP_ADMIN_TOKEN", t.to_owned());
+        }
+        worker::config::Config::load(|k| env.get(k).cloned()).unwrap()
+    };
+    // First start with token A; the admin also signs in with their password.
+    let first = api::cli::engine(&config(Some(old))).await.unwrap();
+    api::cli::bootstrap(&first, &config(Some(old))).await.unwrap();
+    let session = first.login(email, PASSWORD, &Default::default()).await.unwrap().token;
+    first.db.close_by_ref().await.ok();
+
+    // Restarted with token B (twice: the second start changes nothing), then once without any.
+    let restarted = api::cli::engine(&config(Some(new))).await.unwrap();
+    api::cli::bootstrap(&restarted, &config(Some(new))).await.unwrap();
+    api::cli::bootstrap(&restarted, &config(Some(new))).await.unwrap();
+    api::cli::bootstrap(&restarted, &config(None)).await.unwrap();
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/graphql", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(api::app::serve(listener, restarted.clone(), async move {
+        let _ = rx.await;
+    }));
+    let http = reqwest::Client::new();
+    let me_as = |token: &str| {
+        let req = http.post(&base).bearer_auth(token).json(&json!({ "query": ME }));
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let body = me_as(new).await;
+    assert_eq!(
+        (body["data"]["me"]["email"].clone(), body["data"]["me"]["role"].clone()),
+        (json!(email), json!("ADMIN"))
+    );
+    let body = me_as(old).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], json!("UNAUTHENTICATED"), "the replaced token: {body}");
+    let body = me_as(session.expose()).await;
+    assert_eq!(body["data"]["me"]["email"], json!(email), "the admin's sign-ins are left alone: {body}");
+    let machine = entity::api_token::Entity::find()
+        .filter(entity::api_token::Column::Kind.eq(entity::TokenKind::Machine))
+        .filter(entity::api_token::Column::RevokedAt.is_null())
+        .count(&restarted.db)
+        .await
+        .unwrap();
+    assert_eq!(machine, 1, "one bootstrap token at a time");
+    assert_eq!(entity::account::Entity::find().count(&restarted.db).await.unwrap(), 1);
+
+    let _ = tx.send(());
+    server.await.unwrap().unwrap();
+    restarted.db.close_by_ref().await.ok();
+}

@@ -461,3 +461,76 @@ async fn private_addresses_are_refused_when_saved_and_when_connecting() {
     assert!(t["error"].as_str().unwrap().contains("APP_ALLOW_PRIVATE_URLS"), "{t}");
     assert!(sim.posts().is_empty());
 }
+
+#[tokio::test]
+async fn the_chatbot_deadline_ends_when_the_conversation_leaves_the_bot() {
+    let b = bot_desk(1, json!({ "chatbotTimeout": 600 })).await;
+    b.sim.set_mode(Mode::Silent);
+    b.d.status(b.d.token(0), "BUSY").await.ok();
+
+    // A supervisor assigns a conversation the bot is serving: it is the agent's now, no bot timeout runs.
+    let assigned = b.d.write(&client(15), "hi").await;
+    assert!(b.conv(&assigned).await["chatbotDeadline"].is_string(), "the bot's timeout runs");
+    let r = b
+        .d
+        .app
+        .admin(
+            "mutation($id: ID!, $u: ID!) { assignConversation(id: $id, userId: $u) { status substatus chatbotDeadline } }",
+            json!({ "id": assigned, "u": b.d.id(0) }),
+        )
+        .await;
+    assert_eq!(
+        r.ok().data("/assignConversation"),
+        &json!({ "status": "OPEN", "substatus": "INTERACTING", "chatbotDeadline": null })
+    );
+
+    // The bot resolves one without answering first.
+    let resolved = b.d.write(&client(16), "hi").await;
+    assert!(b.conv(&resolved).await["chatbotDeadline"].is_string());
+    b.as_bot(RESOLVE, json!({ "id": resolved })).await.ok();
+    let c = b.conv(&resolved).await;
+    assert_eq!((c["status"].clone(), c["chatbotDeadline"].clone()), (json!("RESOLVED"), Value::Null));
+
+    // Handed off (by the bot here; every hand-off takes the same path).
+    let handed = b.d.write(&client(17), "hi").await;
+    b.as_bot(HAND_OFF, json!({ "id": handed })).await.ok();
+    let c = b.conv(&handed).await;
+    assert_eq!((c["status"].clone(), c["chatbotDeadline"].clone()), (json!("OPEN"), Value::Null));
+}
+
+#[tokio::test]
+async fn revoking_a_chatbots_credentials_stops_it_and_hands_off_what_it_served() {
+    let b = bot_desk(0, json!({})).await;
+    b.sim.set_mode(Mode::Silent);
+    let conv = b.d.write(&client(18), "hi").await;
+    b.sim.wait_for_accepted(1, WAIT).await.unwrap();
+    const REVOKE: &str = "mutation($id: ID!) { revokeChatbotCredentials(id: $id) { id hasCredentials serving } }";
+
+    // Admins only; another account's chatbot does not exist for them.
+    let (_, sup) = b.d.app.user_with_token("SUPERVISOR").await;
+    assert_eq!(b.d.app.gql(Some(&sup), REVOKE, json!({ "id": b.bot.id })).await.code(), "FORBIDDEN");
+    let other = b.d.app.other_account().await;
+    assert_eq!(b.d.app.gql(Some(&other), REVOKE, json!({ "id": b.bot.id })).await.code(), "NOT_FOUND");
+    b.as_bot(SEND, json!({ "c": conv, "t": "still here" })).await.ok();
+
+    let r = b.d.app.admin(REVOKE, json!({ "id": b.bot.id })).await;
+    assert_eq!(
+        r.ok().data("/revokeChatbotCredentials"),
+        &json!({ "id": b.bot.id, "hasCredentials": false, "serving": false })
+    );
+    // Its token no longer authenticates; what it served went to the queue, as when a bot is disabled.
+    assert_eq!(b.as_bot(HAND_OFF, json!({ "id": conv })).await.code(), "UNAUTHENTICATED");
+    let c = b.conv(&conv).await;
+    assert_eq!(
+        (c["status"].clone(), c["substatus"].clone(), c["handOffReason"].clone()),
+        (json!("OPEN"), json!("IN_QUEUE"), json!("CHATBOT_DISABLED"))
+    );
+    // New clients go straight to the queue; nothing more is posted to it. Revoking again changes nothing.
+    let posted = b.sim.posts().len();
+    let next = b.d.write(&client(19), "hello?").await;
+    assert_eq!(b.conv(&next).await["substatus"], json!("IN_QUEUE"));
+    b.d.app.drain_jobs().await;
+    assert_eq!(b.sim.posts().len(), posted);
+    let r = b.d.app.admin(REVOKE, json!({ "id": b.bot.id })).await;
+    assert_eq!(r.ok().data("/revokeChatbotCredentials/hasCredentials"), &json!(false));
+}

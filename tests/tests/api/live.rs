@@ -396,3 +396,43 @@ async fn an_agent_whose_desktop_is_gone_past_the_grace_goes_offline_and_their_of
     .await;
     let _ = settled(&d, &mut c0, 0).await;
 }
+
+#[tokio::test]
+async fn a_hand_off_from_the_chatbot_is_seen_entering_the_queue() {
+    let app = TestApp::spawn().await;
+    let sim = tests::chatbot_sim::ChatbotSim::start().await;
+    sim.set_mode(tests::chatbot_sim::Mode::Silent);
+    let bot = app.serving_chatbot("Greeter", &sim).await;
+    let d = desk_on(app, 1, json!({ "chatbotId": bot.id })).await;
+    let (_, sup) = d.app.user_with_token("SUPERVISOR").await;
+    let mut desk = live(&d.app, &sup).await;
+    desk.subscribe("1", &channel_events(), json!({ "c": d.channel })).await.unwrap();
+    settle_with(&d, &mut desk, 0, "BUSY").await;
+
+    // Staff, the chatbot itself, and disabling the chatbot: each hand-off puts the conversation in the queue.
+    const HAND_OFF: &str = "mutation($id: ID!) { handOffConversation(id: $id) { id } }";
+    let by_staff = d.write(&client(1), "hi").await;
+    d.app.admin(HAND_OFF, json!({ "id": by_staff })).await.ok();
+    let by_bot = d.write(&client(2), "hi").await;
+    d.app.gql(Some(&bot.token), HAND_OFF, json!({ "id": by_bot })).await.ok();
+    let by_disabling = d.write(&client(3), "hi").await;
+    d.app
+        .admin(
+            "mutation($id: ID!) { updateChatbot(id: $id, input: { enabled: false }) { id } }",
+            json!({ "id": bot.id }),
+        )
+        .await
+        .ok();
+
+    for conv in [&by_staff, &by_bot, &by_disabling] {
+        // The conversation's first change of state after it opened (messages aside) is its entry into the queue.
+        let e = loop {
+            let e = next(&mut desk).await;
+            let change = ["QUEUE_CHANGED", "CONVERSATION_UPDATED"].contains(&e["kind"].as_str().unwrap_or(""));
+            if change && e["conversationId"] == json!(conv) {
+                break e;
+            }
+        };
+        assert_eq!((e["kind"].clone(), e["reason"].clone()), (json!("QUEUE_CHANGED"), json!("HANDED_OFF")), "{e}");
+    }
+}

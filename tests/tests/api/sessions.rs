@@ -186,3 +186,28 @@ async fn the_last_use_is_written_at_most_once_a_minute() {
     let recorded = token_row(&app, &token).await.last_used_at.unwrap();
     assert!(recorded >= now - chrono::Duration::seconds(5), "{recorded} should be about {now}");
 }
+
+#[tokio::test]
+async fn signing_out_of_the_last_working_token_makes_the_agent_offline_despite_expired_ones() {
+    let d = crate::acd::desk_on(TestApp::spawn().await, 1, json!({ "alertingTimeout": 60 })).await;
+    let app = &d.app;
+    // The agent signed in on a desk (the token `desk_on` made) and again on a laptop, then went ONLINE.
+    let old_desk = d.token(0).to_owned();
+    let email = email_of(app, &old_desk).await;
+    let laptop = login(app, &email, "Laptop").await;
+    d.online(0).await;
+    // The desk's token expires unused (never signed out of).
+    age(app, &old_desk, 40, 31).await;
+    assert_eq!(me_code(app, &old_desk).await, "UNAUTHENTICATED");
+
+    // Signing out of the only token that still works: OFFLINE.
+    app.gql(Some(&laptop), "mutation { logout }", json!({})).await.ok();
+    let r = app.admin("query($id: ID!) { user(id: $id) { agentState { status } } }", json!({ "id": d.id(0) })).await;
+    assert_eq!(r.ok().data("/user/agentState/status"), &json!("OFFLINE"), "signed out everywhere that works");
+
+    // And offered nothing: a client's conversation waits in the queue.
+    let conv = d.write(&crate::acd::client(1), "Hello").await;
+    app.drain_jobs().await;
+    let c = d.conv(&conv).await;
+    assert_eq!((c["substatus"].clone(), c["assignedAgent"].clone()), (json!("IN_QUEUE"), Value::Null));
+}

@@ -221,6 +221,41 @@ impl Domain {
         Ok((acc, IssuedToken { token, user }))
     }
 
+    /// A restart with another bootstrap token (`APP_BOOTSTRAP_ADMIN_TOKEN`): the admin with `email` gets `token` as
+    /// their MACHINE token and their other MACHINE tokens are revoked (their sign-ins stay). A token seen before
+    /// (the current one, or one revoked since) changes nothing. Returns whether the token was replaced.
+    pub async fn replace_bootstrap_token(&self, email: &str, token: &Secret) -> Result<bool> {
+        let hash = sha256_hex(token.expose());
+        let known = || api_token::Entity::find().filter(api_token::Column::TokenHash.eq(hash.clone())).one(&self.db);
+        if known().await?.is_some() {
+            return Ok(false);
+        }
+        let email = normalise_email(email).unwrap_or_default();
+        let admin = user::Entity::find().filter(user::Column::Email.eq(&email)).one(&self.db).await?;
+        let Some(admin) = admin.filter(|u| u.active && u.role == Role::Admin) else {
+            return Err(Error::invalid(
+                "APP_BOOTSTRAP_ADMIN_EMAIL",
+                "NOT_FOUND",
+                "no active admin has this email: the new APP_BOOTSTRAP_ADMIN_TOKEN cannot be given to anyone",
+            ));
+        };
+        let txn = self.begin_uow().await?;
+        api_token::Entity::update_many()
+            .col_expr(api_token::Column::RevokedAt, sea_orm::sea_query::Expr::value(Utc::now()))
+            .filter(api_token::Column::UserId.eq(admin.id))
+            .filter(api_token::Column::Kind.eq(TokenKind::Machine))
+            .filter(api_token::Column::RevokedAt.is_null())
+            .exec(&txn)
+            .await?;
+        if let Err(e) = issue_token(&txn, admin.id, Some(token), &ClientInfo::default()).await {
+            drop(txn);
+            // Another process starting with the same configuration replaced it a moment earlier.
+            return if known().await?.is_some() { Ok(false) } else { Err(e) };
+        }
+        self.commit(txn).await?;
+        Ok(true)
+    }
+
     pub async fn account_count(&self) -> Result<u64> {
         Ok(account::Entity::find().count(&self.db).await?)
     }
@@ -275,6 +310,20 @@ impl Domain {
     /// Whether a token row still authenticates on its own terms (not revoked, not expired).
     fn token_alive(&self, t: &api_token::Model, now: chrono::DateTime<Utc>) -> bool {
         t.revoked_at.is_none() && self.tokens.expires_at(t).is_none_or(|end| end > now)
+    }
+
+    /// Whether the user still holds a token that authenticates (not revoked, not expired): what signing out of
+    /// one token asks. Read under the account's ACD lock, so concurrent sign-outs of one user see each other's
+    /// revocations (the last one puts an agent OFFLINE).
+    pub(crate) async fn still_signed_in<C: ConnectionTrait>(&self, db: &C, u: &user::Model) -> Result<bool> {
+        crate::acd::lock_account(db, u.account_id).await?;
+        let tokens = api_token::Entity::find()
+            .filter(api_token::Column::UserId.eq(u.id))
+            .filter(api_token::Column::RevokedAt.is_null())
+            .all(db)
+            .await?;
+        let now = Utc::now();
+        Ok(tokens.iter().any(|t| self.token_alive(t, now)))
     }
 
     /// Which of these tokens still authenticate (not revoked, user active): one query for all of them (the
@@ -372,13 +421,7 @@ impl Domain {
     /// expired ones do not), the user is signed out (an agent goes OFFLINE, their ringing offers back to the
     /// queue). The one place that decides an agent has no way in left.
     pub(crate) async fn sign_out_if_no_token_works(&self, db: &Uow, u: &user::Model) -> Result<()> {
-        let unrevoked = api_token::Entity::find()
-            .filter(api_token::Column::UserId.eq(u.id))
-            .filter(api_token::Column::RevokedAt.is_null())
-            .all(db)
-            .await?;
-        let now = Utc::now();
-        if u.active && unrevoked.iter().any(|t| self.token_alive(t, now)) {
+        if u.active && self.still_signed_in(db, u).await? {
             return Ok(());
         }
         agents::on_sign_out(db, u).await?;

@@ -67,6 +67,7 @@ pub(crate) async fn finish(
         .col_expr(conversation::Column::Substatus, Expr::value(Option::<Sub>::None))
         .col_expr(conversation::Column::OfferDeadline, Expr::value(Option::<DateTime<Utc>>::None))
         .col_expr(conversation::Column::WrapUpDeadline, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(conversation::Column::BotDeadline, Expr::value(Option::<DateTime<Utc>>::None))
         .col_expr(conversation::Column::WrapUpCodeId, Expr::value(code))
         .col_expr(conversation::Column::WrapUpTimedOut, Expr::value(timed_out))
         .col_expr(conversation::Column::Resolution, Expr::value(Some(resolution)))
@@ -328,6 +329,7 @@ impl Acd {
             .col_expr(conversation::Column::AssignedUserId, Expr::value(Some(u.id)))
             .col_expr(conversation::Column::OfferId, Expr::value(Some(offer_id)))
             .col_expr(conversation::Column::OfferDeadline, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(conversation::Column::BotDeadline, Expr::value(Option::<DateTime<Utc>>::None))
             .col_expr(conversation::Column::AssignmentCost, Expr::value(Some(ch.utilization)))
             .col_expr(conversation::Column::EnqueuedAt, Expr::value(Some(conv.enqueued_at.unwrap_or(now))))
             .col_expr(conversation::Column::UpdatedAt, Expr::value(now))
@@ -388,7 +390,9 @@ impl Acd {
 }
 
 /// A PENDING conversation goes to its channel's queue, queued from `now`, with the reason recorded; the chatbot
-/// gets none of its messages any more. Conditional on `conv`: false when it changed meanwhile.
+/// gets none of its messages any more, and the channel streams get QUEUE_CHANGED (HANDED_OFF). Every hand-off
+/// (staff, the chatbot, its timeout, unreachable, disabled or removed) comes through here. Conditional on `conv`:
+/// false when it changed meanwhile.
 pub(crate) async fn hand_off(
     db: &Uow,
     conv: &conversation::Model,
@@ -410,7 +414,7 @@ pub(crate) async fn hand_off(
         return Ok(false);
     }
     drop_pending_posts(db, conv.id).await?;
-    db.emit(NewEvent::conversation(EventKind::ConversationUpdated, conv, None, now).because(EventReason::HandedOff));
+    db.emit(NewEvent::conversation(EventKind::QueueChanged, conv, None, now).because(EventReason::HandedOff));
     Ok(true)
 }
 

@@ -105,7 +105,8 @@ pub(crate) async fn on_pending_message(
         .await?;
     }
     if conv.bot_deadline.is_none() {
-        let deadline = now + seconds(ch.chatbot_timeout);
+        // On the database's clock, like every deadline (the sweeper compares it with that clock).
+        let deadline = crate::clock::db_now(db).await? + seconds(ch.chatbot_timeout);
         let r = conversation::Entity::update_many()
             .col_expr(conversation::Column::BotDeadline, Expr::value(Some(deadline)))
             .filter(conversation::Column::Id.eq(conv.id))

@@ -10,6 +10,7 @@ pub mod delivery;
 use crate::acd::Acd;
 use crate::crypto::{Secret, random_token, sha256_hex};
 use crate::error::is_unique_violation;
+use crate::live::Uow;
 use crate::{Error, FieldError, Result, actor::Actor, validate};
 use chrono::Utc;
 use entity::{HandOffReason, channel, chatbot};
@@ -195,24 +196,10 @@ impl Chatbots {
         }
         am.updated_at = Set(Utc::now());
         let bot = am.update(&txn).await.map_err(taken)?;
-        let mut handed_off = 0;
         if was_serving && !serving(&bot) {
-            let channels = self.channels_served_by(&txn, bot.id).await?;
-            handed_off = crate::acd::lifecycle::hand_off_channels(
-                &txn,
-                bot.account_id,
-                &channels,
-                HandOffReason::ChatbotDisabled,
-            )
-            .await?;
-        }
-        if handed_off > 0 {
-            txn.distribute(bot.account_id);
+            self.stop_serving(&txn, &bot).await?;
         }
         self.commit(txn).await?;
-        if handed_off > 0 {
-            tracing::info!(chatbot_id = %bot.id, handed_off, "chatbot stopped serving; its conversations were handed off");
-        }
         Ok(bot)
     }
 
@@ -232,6 +219,43 @@ impl Chatbots {
         let chatbot = am.update(&self.db).await?;
         tracing::info!(chatbot_id = %chatbot.id, "chatbot credentials rotated");
         Ok(ChatbotCredentials { token, signing_secret, chatbot })
+    }
+
+    /// Revokes a chatbot's bot token and signing secret without making new ones: the token stops working at once
+    /// and the chatbot no longer serves, so the conversations it was serving are handed off (CHATBOT_DISABLED), as
+    /// when it is disabled. Revoking again changes nothing; `rotate_chatbot_credentials` makes new ones.
+    pub async fn revoke_chatbot_credentials(&self, actor: &Actor, id: Uuid) -> Result<chatbot::Model> {
+        actor.require_admin()?;
+        let txn = self.begin_uow().await?;
+        let bot = chatbot_in_account(&txn, actor, id).await?;
+        if bot.token_hash.is_none() && bot.signing_secret_enc.is_none() {
+            return Ok(bot);
+        }
+        let was_serving = serving(&bot);
+        let mut am: chatbot::ActiveModel = bot.into();
+        am.token_hash = Set(None);
+        am.signing_secret_enc = Set(None);
+        am.updated_at = Set(Utc::now());
+        let bot = am.update(&txn).await?;
+        if was_serving {
+            self.stop_serving(&txn, &bot).await?;
+        }
+        self.commit(txn).await?;
+        tracing::info!(chatbot_id = %bot.id, "chatbot credentials revoked");
+        Ok(bot)
+    }
+
+    /// The chatbot stopped serving (disabled, endpoint removed, credentials revoked): every conversation it was
+    /// serving is handed off (CHATBOT_DISABLED) in the caller's unit of work, which then distributes them.
+    async fn stop_serving(&self, txn: &Uow, bot: &chatbot::Model) -> Result<()> {
+        let channels = self.channels_served_by(txn, bot.id).await?;
+        let reason = HandOffReason::ChatbotDisabled;
+        let handed_off = crate::acd::lifecycle::hand_off_channels(txn, bot.account_id, &channels, reason).await?;
+        if handed_off > 0 {
+            txn.distribute(bot.account_id);
+            tracing::info!(chatbot_id = %bot.id, handed_off, "chatbot stopped serving; its conversations were handed off");
+        }
+        Ok(())
     }
 
     /// `testChatbot`: posts a signed ping to the chatbot's endpoint and reports what it answered and how fast.
