@@ -3,7 +3,8 @@
 //! `application/json` by the `Accept` header (406 for neither), and with the new media type 400 for requests
 //! that fail to parse or validate. A browser's GET without a query gets GraphiQL.
 
-use crate::graphql::{AppSchema, Caller, Loaders};
+use crate::graphql::{Caller, Loaders};
+use crate::state::GraphqlState;
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::{DocumentOperations, OperationDefinition, OperationType};
 use axum::Extension;
@@ -17,14 +18,6 @@ use worker::Engine;
 
 pub const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
-
-#[derive(Clone)]
-pub struct GraphqlState {
-    pub schema: AppSchema,
-    pub engine: Engine,
-    /// This process's live (WebSocket) connections.
-    pub connections: std::sync::Arc<crate::ws::Connections>,
-}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum MediaType {
@@ -221,11 +214,7 @@ pub async fn graphql_get(
     headers: HeaderMap,
     peer: Peer,
     RawQuery(qs): RawQuery,
-    ws: Result<axum::extract::WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
-    if let Ok(ws) = ws {
-        return crate::ws::upgrade(state, headers, ws).await;
-    }
     let qs = qs.unwrap_or_default();
     let wants_html = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
     if qs.is_empty() && wants_html {

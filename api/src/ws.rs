@@ -13,26 +13,23 @@
 //! - agents' and supervisors' connections count for presence while they last.
 
 use crate::graphql::{Caller, Loaders};
-use crate::http::GraphqlState;
+use crate::state::GraphqlState;
 use async_graphql::Data;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols, WsMessage};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
-use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
-use worker::Engine;
 use worker::auth::Actor;
 
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const PING_EVERY: Duration = Duration::from_secs(15);
 pub const DEAD_AFTER: Duration = Duration::from_secs(45);
-pub const TOKEN_CHECK_EVERY: Duration = Duration::from_secs(2);
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Close codes (documented in the README).
@@ -40,73 +37,6 @@ pub const CLOSE_FORBIDDEN: u16 = 4403;
 pub const CLOSE_INIT_TIMEOUT: u16 = 4408;
 pub const CLOSE_TOKEN_REVOKED: u16 = 4401;
 pub const CLOSE_TOO_SLOW: u16 = 4409;
-
-/// The live connections of this process, by id, with their token (re-checked together).
-#[derive(Default)]
-pub struct Connections {
-    open: Mutex<HashMap<Uuid, (Uuid, watch::Sender<bool>)>>,
-    checker: OnceLock<()>,
-}
-
-impl Connections {
-    fn add(self: &Arc<Self>, engine: &Engine, token_id: Uuid) -> (Uuid, watch::Receiver<bool>) {
-        let id = Uuid::now_v7();
-        let (tx, rx) = watch::channel(false);
-        if let Ok(mut open) = self.open.lock() {
-            open.insert(id, (token_id, tx));
-        }
-        self.checker.get_or_init(|| {
-            tokio::spawn(check_tokens(Arc::downgrade(self), engine.clone()));
-        });
-        (id, rx)
-    }
-
-    fn remove(&self, id: Uuid) {
-        if let Ok(mut open) = self.open.lock() {
-            open.remove(&id);
-        }
-    }
-}
-
-/// Every few seconds: closes the connections whose token no longer authenticates.
-async fn check_tokens(connections: std::sync::Weak<Connections>, engine: Engine) {
-    let mut tick = tokio::time::interval(TOKEN_CHECK_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let Some(conns) = connections.upgrade() else { return };
-        // The connections as they are now: one opened during the check is checked next time.
-        let checked: Vec<(Uuid, Uuid)> = match conns.open.lock() {
-            Ok(open) => open.iter().map(|(id, (t, _))| (*id, *t)).collect(),
-            Err(_) => continue,
-        };
-        if checked.is_empty() {
-            continue;
-        }
-        let tokens: Vec<Uuid> = checked.iter().map(|(_, t)| *t).collect();
-        let live = match engine.live_tokens(&tokens).await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::warn!(error = ?e, "cannot re-check the tokens of live connections; retrying");
-                continue;
-            }
-        };
-        if let Ok(open) = conns.open.lock() {
-            for id in revoked(&checked, &live) {
-                if let Some((_, tx)) = open.get(&id) {
-                    let _ = tx.send(true);
-                }
-            }
-        }
-    }
-}
-
-/// The connections to close: among those whose tokens were checked (`(connection, token)`), the ones whose
-/// token is not live. A connection opened while the check ran is not among them: it is checked next time
-/// (closing it now, for a token the check never asked about, was a bug the live benchmark found).
-fn revoked(checked: &[(Uuid, Uuid)], live: &std::collections::HashSet<Uuid>) -> Vec<Uuid> {
-    checked.iter().filter(|(_, token)| !live.contains(token)).map(|(id, _)| *id).collect()
-}
 
 fn bearer(raw: &str) -> Option<&str> {
     let t = raw.trim();
@@ -288,18 +218,6 @@ async fn serve(socket: WebSocket, state: GraphqlState, protocol: WebSocketProtoc
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_checked_connections_with_dead_tokens_are_closed() {
-        let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
-        let (live_token, dead_token) = (Uuid::now_v7(), Uuid::now_v7());
-        let checked = vec![(a, live_token), (b, dead_token)];
-        let live = [live_token].into_iter().collect();
-        // `c` opened during the check (with a token the check never saw): untouched.
-        assert_eq!(revoked(&checked, &live), vec![b]);
-        assert!(!revoked(&checked, &live).contains(&c));
-        assert!(revoked(&[], &live).is_empty());
-    }
 
     #[test]
     fn the_token_comes_from_the_init_payload_or_the_header() {
