@@ -1,7 +1,8 @@
 //! The GraphQL endpoint, following the GraphQL-over-HTTP specification: POST with `application/json` bodies,
 //! GET for queries only (mutations over GET answer 405), responses as `application/graphql-response+json` or
 //! `application/json` by the `Accept` header (406 for neither), and with the new media type 400 for requests
-//! that fail to parse or validate. A browser's GET without a query gets GraphiQL.
+//! that fail to parse or validate. A browser's GET without a query gets GraphiQL (its subscriptions open a
+//! WebSocket on the same path).
 
 use crate::graphql::{Caller, Loaders};
 use crate::state::GraphqlState;
@@ -218,8 +219,15 @@ pub async fn graphql_get(
     let qs = qs.unwrap_or_default();
     let wants_html = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
     if qs.is_empty() && wants_html {
-        return Html(GraphiQLSource::build().endpoint("/graphql").title("WhatsApp channels API").finish())
-            .into_response();
+        return Html(
+            GraphiQLSource::build()
+                .endpoint("/graphql")
+                // Subscriptions go over a WebSocket to the same path (`ws://` or `wss://` like the page).
+                .subscription_endpoint("/graphql")
+                .title("WhatsApp channels API")
+                .finish(),
+        )
+        .into_response();
     }
     let Some(media) = negotiate(&headers) else { return not_acceptable() };
     let mut fields = serde_json::Map::new();
