@@ -1,8 +1,8 @@
 //! The HTTP application: router, health and metrics endpoints, and serving with graceful shutdown.
 
 use crate::graphql::build_schema;
-use crate::http::{Peer, graphql_post};
-use crate::state::GraphqlState;
+use crate::http::graphql_post;
+use crate::state::{GraphqlState, Peer};
 use axum::Router;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{MatchedPath, RawQuery, State, WebSocketUpgrade};
@@ -50,7 +50,7 @@ async fn graphql_get(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     match ws {
-        Ok(ws) => crate::ws::upgrade(state, headers, ws).await,
+        Ok(ws) => crate::ws::upgrade(state, headers, peer, ws).await,
         Err(_) => crate::http::graphql_get(State(state), headers, peer, query).await,
     }
 }

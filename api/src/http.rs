@@ -5,16 +5,14 @@
 //! WebSocket on the same path).
 
 use crate::graphql::{Caller, Loaders};
-use crate::state::GraphqlState;
+use crate::state::{GraphqlState, Peer, client_info};
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::{DocumentOperations, OperationDefinition, OperationType};
-use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::Value as Json;
-use std::net::SocketAddr;
 use worker::Engine;
 
 pub const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -148,22 +146,6 @@ fn missing_variables(op: &OperationDefinition, req: &async_graphql::Request) -> 
         })
         .collect();
     (!missing.is_empty()).then(|| missing.join(" "))
-}
-
-/// The connection's peer, when the server was started with connect info (`app::serve`).
-pub type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
-
-/// Where the request comes from: the client's address (the peer's, or the `X-Forwarded-For` entry a trusted
-/// proxy set; see `LoginSettings::client_addr`) and its user agent (at most 300 characters).
-fn client_info(engine: &Engine, peer: &Peer, headers: &HeaderMap) -> worker::auth::ClientInfo {
-    let peer = peer.as_ref().map(|Extension(ConnectInfo(a))| a.ip());
-    let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
-    let user_agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|u| u.chars().take(300).collect::<String>())
-        .filter(|u| !u.is_empty());
-    worker::auth::ClientInfo { addr: engine.login.client_addr(peer, forwarded), user_agent }
 }
 
 async fn execute(

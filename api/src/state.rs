@@ -1,11 +1,16 @@
 //! What the two transports of `/graphql` share: the axum state (the schema, the engine, and this process's live
-//! connections), so that GraphQL over HTTP (`http`) and over WebSocket (`ws`) need nothing from each other.
+//! connections) and where a request comes from, so that GraphQL over HTTP (`http`) and over WebSocket (`ws`) need
+//! nothing from each other.
 //!
 //! The live connections are registered here with their token, and re-checked together every 2 s in one query:
 //! a logout, a revoked token or a deactivated user closes theirs (`ws` closes them with 4401).
 
 use crate::graphql::AppSchema;
+use axum::Extension;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, header};
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -20,6 +25,23 @@ pub struct GraphqlState {
     pub engine: Engine,
     /// This process's live (WebSocket) connections.
     pub connections: Arc<Connections>,
+}
+
+/// The connection's peer, when the server was started with connect info (`app::serve`).
+pub type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
+
+/// Where a request comes from: the client's address (the peer's, or the `X-Forwarded-For` entry a trusted
+/// proxy set; see `LoginSettings::client_addr`) and its user agent (at most 300 characters). For a WebSocket,
+/// those of its upgrade request: what a `login` sent over it counts under.
+pub fn client_info(engine: &Engine, peer: &Peer, headers: &HeaderMap) -> worker::auth::ClientInfo {
+    let peer = peer.as_ref().map(|Extension(ConnectInfo(a))| a.ip());
+    let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|u| u.chars().take(300).collect::<String>())
+        .filter(|u| !u.is_empty());
+    worker::auth::ClientInfo { addr: engine.login.client_addr(peer, forwarded), user_agent }
 }
 
 /// The live connections of this process, by id, with their token (re-checked together).

@@ -10,10 +10,12 @@
 //!   deactivated user closes theirs with 4401;
 //! - a client that does not read what it is sent for 10 s is closed with 4409 (it resubscribes with `after`
 //!   and misses nothing: streams read the event log, nothing piles up per connection);
-//! - agents' and supervisors' connections count for presence while they last.
+//! - agents' and supervisors' connections count for presence while they last;
+//! - queries and mutations sent over the connection come from its upgrade request's client (address and user
+//!   agent, as over HTTP): a `login` counts under that address's limit.
 
 use crate::graphql::{Caller, Loaders};
-use crate::state::GraphqlState;
+use crate::state::{GraphqlState, Peer, client_info};
 use async_graphql::Data;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols, WsMessage};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -57,7 +59,7 @@ fn init_token(payload: &serde_json::Value, header: Option<&str>) -> Option<Strin
 }
 
 /// `GET /graphql` with `Upgrade: websocket`.
-pub async fn upgrade(state: GraphqlState, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+pub async fn upgrade(state: GraphqlState, headers: HeaderMap, peer: Peer, ws: WebSocketUpgrade) -> Response {
     let protocol = headers
         .get(header::SEC_WEBSOCKET_PROTOCOL)
         .and_then(|v| v.to_str().ok())
@@ -67,12 +69,14 @@ pub async fn upgrade(state: GraphqlState, headers: HeaderMap, ws: WebSocketUpgra
             .into_response();
     };
     let header = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    // Operations sent over the connection come from where its upgrade request came from (a `login` counts there).
+    let client = client_info(&state.engine, &peer, &headers);
     // Small buffers: an idle desktop costs little (tungstenite reads into 128 KiB by default); events are small.
     ws.protocols(ALL_WEBSOCKET_PROTOCOLS)
         .read_buffer_size(4 * 1024)
         .write_buffer_size(4 * 1024)
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| serve(socket, state, protocol, header))
+        .on_upgrade(move |socket| serve(socket, state, protocol, header, client))
 }
 
 fn why_refused(refused: &Mutex<Option<String>>) -> Option<String> {
@@ -83,7 +87,13 @@ fn close(code: u16, reason: &str) -> Message {
     Message::Close(Some(CloseFrame { code, reason: reason.into() }))
 }
 
-async fn serve(socket: WebSocket, state: GraphqlState, protocol: WebSocketProtocols, header: Option<String>) {
+async fn serve(
+    socket: WebSocket,
+    state: GraphqlState,
+    protocol: WebSocketProtocols,
+    header: Option<String>,
+    client: worker::auth::ClientInfo,
+) {
     let GraphqlState { schema, engine, connections } = state;
     let (mut sink, incoming) = socket.split();
     let heard = Arc::new(Mutex::new(Instant::now()));
@@ -120,6 +130,7 @@ async fn serve(socket: WebSocket, state: GraphqlState, protocol: WebSocketProtoc
                     let mut data = Data::default();
                     data.insert(Caller::User(actor));
                     data.insert(Loaders::new(&engine));
+                    data.insert(client);
                     let _ = accepted_tx.send(actor);
                     Ok(data)
                 }

@@ -110,6 +110,16 @@ impl LiveClient {
     }
 
     pub async fn try_event(&mut self, id: &str, limit: Duration) -> Result<Value, String> {
+        let payload = self.payload(id, limit).await?;
+        if let Some(errors) = payload.get("errors") {
+            return Err(format!("errors: {errors}"));
+        }
+        Ok(payload["data"].clone())
+    }
+
+    /// The whole payload (`data` and `errors`) of the next result of operation `id`: what a query or mutation
+    /// sent with [`LiveClient::subscribe`] answers, errors included.
+    pub async fn payload(&mut self, id: &str, limit: Duration) -> Result<Value, String> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -119,10 +129,7 @@ impl LiveClient {
                 Some(Frame::Json(m)) => {
                     let is_result = m["type"] == "next" || m["type"] == "data";
                     if is_result && m["id"] == id {
-                        if let Some(errors) = m["payload"].get("errors") {
-                            return Err(format!("errors: {errors}"));
-                        }
-                        return Ok(m["payload"]["data"].clone());
+                        return Ok(m["payload"].clone());
                     }
                     if m["type"] == "error" && m["id"] == id {
                         return Err(format!("error: {}", m["payload"]));
