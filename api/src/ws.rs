@@ -34,7 +34,7 @@ pub const PING_EVERY: Duration = Duration::from_secs(15);
 pub const DEAD_AFTER: Duration = Duration::from_secs(45);
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Close codes (documented in the README).
+/// Close codes (documented in docs/behaviour.md, "Live events").
 pub const CLOSE_FORBIDDEN: u16 = 4403;
 pub const CLOSE_INIT_TIMEOUT: u16 = 4408;
 pub const CLOSE_TOKEN_REVOKED: u16 = 4401;
