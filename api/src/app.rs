@@ -1,11 +1,13 @@
 //! The HTTP application: router, health and metrics endpoints, and serving with graceful shutdown.
 
 use crate::graphql::build_schema;
-use crate::http::{GraphqlState, graphql_get, graphql_post};
+use crate::http::graphql_post;
+use crate::state::{GraphqlState, Peer};
 use axum::Router;
-use axum::extract::{MatchedPath, State};
-use axum::http::{Request, StatusCode};
-use axum::response::IntoResponse;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{MatchedPath, RawQuery, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use std::future::Future;
 use tokio::net::TcpListener;
@@ -37,6 +39,20 @@ pub fn router(engine: Engine) -> Router {
             let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
             tracing::info_span!("http", method = %req.method(), route = route.as_deref().unwrap_or("unmatched"))
         }))
+}
+
+/// `GET /graphql`: a WebSocket upgrade is a live connection (`ws`), anything else GraphQL over HTTP (`http`).
+async fn graphql_get(
+    State(state): State<GraphqlState>,
+    headers: HeaderMap,
+    peer: Peer,
+    query: RawQuery,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    match ws {
+        Ok(ws) => crate::ws::upgrade(state, headers, peer, ws).await,
+        Err(_) => crate::http::graphql_get(State(state), headers, peer, query).await,
+    }
 }
 
 async fn readyz(State(engine): State<Engine>) -> impl IntoResponse {

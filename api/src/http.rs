@@ -1,30 +1,22 @@
 //! The GraphQL endpoint, following the GraphQL-over-HTTP specification: POST with `application/json` bodies,
 //! GET for queries only (mutations over GET answer 405), responses as `application/graphql-response+json` or
 //! `application/json` by the `Accept` header (406 for neither), and with the new media type 400 for requests
-//! that fail to parse or validate. A browser's GET without a query gets GraphiQL.
+//! that fail to parse or validate. A browser's GET without a query gets GraphiQL (its subscriptions open a
+//! WebSocket on the same path).
 
-use crate::graphql::{AppSchema, Caller, Loaders};
+use crate::graphql::{Caller, Loaders};
+use crate::state::{GraphqlState, Peer, client_info};
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::{DocumentOperations, OperationDefinition, OperationType};
-use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::Value as Json;
-use std::net::SocketAddr;
 use worker::Engine;
 
 pub const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
-
-#[derive(Clone)]
-pub struct GraphqlState {
-    pub schema: AppSchema,
-    pub engine: Engine,
-    /// This process's live (WebSocket) connections.
-    pub connections: std::sync::Arc<crate::ws::Connections>,
-}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum MediaType {
@@ -156,22 +148,6 @@ fn missing_variables(op: &OperationDefinition, req: &async_graphql::Request) -> 
     (!missing.is_empty()).then(|| missing.join(" "))
 }
 
-/// The connection's peer, when the server was started with connect info (`app::serve`).
-pub type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
-
-/// Where the request comes from: the client's address (the peer's, or the `X-Forwarded-For` entry a trusted
-/// proxy set; see `LoginSettings::client_addr`) and its user agent (at most 300 characters).
-fn client_info(engine: &Engine, peer: &Peer, headers: &HeaderMap) -> worker::actor::ClientInfo {
-    let peer = peer.as_ref().map(|Extension(ConnectInfo(a))| a.ip());
-    let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
-    let user_agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|u| u.chars().take(300).collect::<String>())
-        .filter(|u| !u.is_empty());
-    worker::actor::ClientInfo { addr: engine.login.client_addr(peer, forwarded), user_agent }
-}
-
 async fn execute(
     state: &GraphqlState,
     headers: &HeaderMap,
@@ -221,16 +197,19 @@ pub async fn graphql_get(
     headers: HeaderMap,
     peer: Peer,
     RawQuery(qs): RawQuery,
-    ws: Result<axum::extract::WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
-    if let Ok(ws) = ws {
-        return crate::ws::upgrade(state, headers, ws).await;
-    }
     let qs = qs.unwrap_or_default();
     let wants_html = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
     if qs.is_empty() && wants_html {
-        return Html(GraphiQLSource::build().endpoint("/graphql").title("WhatsApp channels API").finish())
-            .into_response();
+        return Html(
+            GraphiQLSource::build()
+                .endpoint("/graphql")
+                // Subscriptions go over a WebSocket to the same path (`ws://` or `wss://` like the page).
+                .subscription_endpoint("/graphql")
+                .title("WhatsApp channels API")
+                .finish(),
+        )
+        .into_response();
     }
     let Some(media) = negotiate(&headers) else { return not_acceptable() };
     let mut fields = serde_json::Map::new();

@@ -5,6 +5,7 @@ pub mod app;
 pub mod cli;
 pub mod graphql;
 pub mod http;
+pub mod state;
 pub mod telemetry;
 pub mod webhook;
 pub mod ws;

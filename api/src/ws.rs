@@ -10,103 +10,35 @@
 //!   deactivated user closes theirs with 4401;
 //! - a client that does not read what it is sent for 10 s is closed with 4409 (it resubscribes with `after`
 //!   and misses nothing: streams read the event log, nothing piles up per connection);
-//! - agents' and supervisors' connections count for presence while they last.
+//! - agents' and supervisors' connections count for presence while they last;
+//! - queries and mutations sent over the connection come from its upgrade request's client (address and user
+//!   agent, as over HTTP): a `login` counts under that address's limit.
 
 use crate::graphql::{Caller, Loaders};
-use crate::http::GraphqlState;
+use crate::state::{GraphqlState, Peer, client_info};
 use async_graphql::Data;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols, WsMessage};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
-use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
-use worker::Engine;
 use worker::actor::Actor;
 
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const PING_EVERY: Duration = Duration::from_secs(15);
 pub const DEAD_AFTER: Duration = Duration::from_secs(45);
-pub const TOKEN_CHECK_EVERY: Duration = Duration::from_secs(2);
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Close codes (documented in the README).
+/// Close codes (documented in docs/behaviour.md, "Live events").
 pub const CLOSE_FORBIDDEN: u16 = 4403;
 pub const CLOSE_INIT_TIMEOUT: u16 = 4408;
 pub const CLOSE_TOKEN_REVOKED: u16 = 4401;
 pub const CLOSE_TOO_SLOW: u16 = 4409;
-
-/// The live connections of this process, by id, with their token (re-checked together).
-#[derive(Default)]
-pub struct Connections {
-    open: Mutex<HashMap<Uuid, (Uuid, watch::Sender<bool>)>>,
-    checker: OnceLock<()>,
-}
-
-impl Connections {
-    fn add(self: &Arc<Self>, engine: &Engine, token_id: Uuid) -> (Uuid, watch::Receiver<bool>) {
-        let id = Uuid::now_v7();
-        let (tx, rx) = watch::channel(false);
-        if let Ok(mut open) = self.open.lock() {
-            open.insert(id, (token_id, tx));
-        }
-        self.checker.get_or_init(|| {
-            tokio::spawn(check_tokens(Arc::downgrade(self), engine.clone()));
-        });
-        (id, rx)
-    }
-
-    fn remove(&self, id: Uuid) {
-        if let Ok(mut open) = self.open.lock() {
-            open.remove(&id);
-        }
-    }
-}
-
-/// Every few seconds: closes the connections whose token no longer authenticates.
-async fn check_tokens(connections: std::sync::Weak<Connections>, engine: Engine) {
-    let mut tick = tokio::time::interval(TOKEN_CHECK_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let Some(conns) = connections.upgrade() else { return };
-        // The connections as they are now: one opened during the check is checked next time.
-        let checked: Vec<(Uuid, Uuid)> = match conns.open.lock() {
-            Ok(open) => open.iter().map(|(id, (t, _))| (*id, *t)).collect(),
-            Err(_) => continue,
-        };
-        if checked.is_empty() {
-            continue;
-        }
-        let tokens: Vec<Uuid> = checked.iter().map(|(_, t)| *t).collect();
-        let live = match engine.live_tokens(&tokens).await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::warn!(error = ?e, "cannot re-check the tokens of live connections; retrying");
-                continue;
-            }
-        };
-        if let Ok(open) = conns.open.lock() {
-            for id in revoked(&checked, &live) {
-                if let Some((_, tx)) = open.get(&id) {
-                    let _ = tx.send(true);
-                }
-            }
-        }
-    }
-}
-
-/// The connections to close: among those whose tokens were checked (`(connection, token)`), the ones whose
-/// token is not live. A connection opened while the check ran is not among them: it is checked next time
-/// (closing it now, for a token the check never asked about, was a bug the live benchmark found).
-fn revoked(checked: &[(Uuid, Uuid)], live: &std::collections::HashSet<Uuid>) -> Vec<Uuid> {
-    checked.iter().filter(|(_, token)| !live.contains(token)).map(|(id, _)| *id).collect()
-}
 
 fn bearer(raw: &str) -> Option<&str> {
     let t = raw.trim();
@@ -127,7 +59,7 @@ fn init_token(payload: &serde_json::Value, header: Option<&str>) -> Option<Strin
 }
 
 /// `GET /graphql` with `Upgrade: websocket`.
-pub async fn upgrade(state: GraphqlState, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+pub async fn upgrade(state: GraphqlState, headers: HeaderMap, peer: Peer, ws: WebSocketUpgrade) -> Response {
     let protocol = headers
         .get(header::SEC_WEBSOCKET_PROTOCOL)
         .and_then(|v| v.to_str().ok())
@@ -137,12 +69,14 @@ pub async fn upgrade(state: GraphqlState, headers: HeaderMap, ws: WebSocketUpgra
             .into_response();
     };
     let header = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    // Operations sent over the connection come from where its upgrade request came from (a `login` counts there).
+    let client = client_info(&state.engine, &peer, &headers);
     // Small buffers: an idle desktop costs little (tungstenite reads into 128 KiB by default); events are small.
     ws.protocols(ALL_WEBSOCKET_PROTOCOLS)
         .read_buffer_size(4 * 1024)
         .write_buffer_size(4 * 1024)
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| serve(socket, state, protocol, header))
+        .on_upgrade(move |socket| serve(socket, state, protocol, header, client))
 }
 
 fn why_refused(refused: &Mutex<Option<String>>) -> Option<String> {
@@ -153,7 +87,13 @@ fn close(code: u16, reason: &str) -> Message {
     Message::Close(Some(CloseFrame { code, reason: reason.into() }))
 }
 
-async fn serve(socket: WebSocket, state: GraphqlState, protocol: WebSocketProtocols, header: Option<String>) {
+async fn serve(
+    socket: WebSocket,
+    state: GraphqlState,
+    protocol: WebSocketProtocols,
+    header: Option<String>,
+    client: worker::actor::ClientInfo,
+) {
     let GraphqlState { schema, engine, connections } = state;
     let (mut sink, incoming) = socket.split();
     let heard = Arc::new(Mutex::new(Instant::now()));
@@ -190,6 +130,7 @@ async fn serve(socket: WebSocket, state: GraphqlState, protocol: WebSocketProtoc
                     let mut data = Data::default();
                     data.insert(Caller::User(actor));
                     data.insert(Loaders::new(&engine));
+                    data.insert(client);
                     let _ = accepted_tx.send(actor);
                     Ok(data)
                 }
@@ -288,18 +229,6 @@ async fn serve(socket: WebSocket, state: GraphqlState, protocol: WebSocketProtoc
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_checked_connections_with_dead_tokens_are_closed() {
-        let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
-        let (live_token, dead_token) = (Uuid::now_v7(), Uuid::now_v7());
-        let checked = vec![(a, live_token), (b, dead_token)];
-        let live = [live_token].into_iter().collect();
-        // `c` opened during the check (with a token the check never saw): untouched.
-        assert_eq!(revoked(&checked, &live), vec![b]);
-        assert!(!revoked(&checked, &live).contains(&c));
-        assert!(revoked(&[], &live).is_empty());
-    }
 
     #[test]
     fn the_token_comes_from_the_init_payload_or_the_header() {

@@ -29,23 +29,38 @@ pub struct LiveClient {
 impl LiveClient {
     /// Opens the socket (no `connection_init` yet). `header` is sent as `Authorization` on the upgrade.
     pub async fn open(addr: SocketAddr, protocol: &'static str, header: Option<&str>) -> anyhow::Result<Self> {
-        let mut req = format!("ws://{addr}/graphql").into_client_request()?;
+        let headers: Vec<(&str, &str)> = header.map(|h| ("authorization", h)).into_iter().collect();
+        Self::open_url(&format!("ws://{addr}/graphql"), protocol, &headers).await
+    }
+
+    /// Opens the socket at `url` (no `connection_init` yet), sending `headers` on the upgrade request.
+    pub async fn open_url(url: &str, protocol: &'static str, headers: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let mut req = url.into_client_request()?;
         req.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static(protocol));
-        if let Some(h) = header {
-            req.headers_mut().insert("authorization", HeaderValue::from_str(h)?);
+        for (name, value) in headers {
+            req.headers_mut().insert(
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())?,
+                HeaderValue::from_str(value)?,
+            );
         }
         let (ws, _) = tokio_tungstenite::connect_async(req).await?;
         Ok(Self { ws, protocol })
     }
 
+    /// Sends `connection_init` with the token and waits for the acknowledgement.
+    pub async fn init_with_token(&mut self, token: &str) -> anyhow::Result<()> {
+        self.init(json!({ "authorization": format!("Bearer {token}") })).await?;
+        match self.next(Duration::from_secs(10)).await {
+            Some(Frame::Json(m)) if m["type"] == "connection_ack" => Ok(()),
+            other => anyhow::bail!("no connection_ack: {other:?}"),
+        }
+    }
+
     /// Opens, sends `connection_init` with the token and waits for the acknowledgement.
     pub async fn connect(addr: SocketAddr, protocol: &'static str, token: &str) -> anyhow::Result<Self> {
         let mut c = Self::open(addr, protocol, None).await?;
-        c.init(json!({ "authorization": format!("Bearer {token}") })).await?;
-        match c.next(Duration::from_secs(10)).await {
-            Some(Frame::Json(m)) if m["type"] == "connection_ack" => Ok(c),
-            other => anyhow::bail!("no connection_ack: {other:?}"),
-        }
+        c.init_with_token(token).await?;
+        Ok(c)
     }
 
     pub async fn send_json(&mut self, v: Value) -> anyhow::Result<()> {
@@ -95,6 +110,16 @@ impl LiveClient {
     }
 
     pub async fn try_event(&mut self, id: &str, limit: Duration) -> Result<Value, String> {
+        let payload = self.payload(id, limit).await?;
+        if let Some(errors) = payload.get("errors") {
+            return Err(format!("errors: {errors}"));
+        }
+        Ok(payload["data"].clone())
+    }
+
+    /// The whole payload (`data` and `errors`) of the next result of operation `id`: what a query or mutation
+    /// sent with [`LiveClient::subscribe`] answers, errors included.
+    pub async fn payload(&mut self, id: &str, limit: Duration) -> Result<Value, String> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -104,10 +129,7 @@ impl LiveClient {
                 Some(Frame::Json(m)) => {
                     let is_result = m["type"] == "next" || m["type"] == "data";
                     if is_result && m["id"] == id {
-                        if let Some(errors) = m["payload"].get("errors") {
-                            return Err(format!("errors: {errors}"));
-                        }
-                        return Ok(m["payload"]["data"].clone());
+                        return Ok(m["payload"].clone());
                     }
                     if m["type"] == "error" && m["id"] == id {
                         return Err(format!("error: {}", m["payload"]));

@@ -100,6 +100,37 @@ async fn both_protocols_deliver_the_same_events() {
     assert_eq!(a["agent"]["id"], json!(d.id(0)));
 }
 
+/// GraphiQL (`GET /graphql` from a browser) opens subscriptions where its page says, as the README's live tour
+/// promises: its fetcher resolves the subscription endpoint against the page's origin with `ws:`.
+#[tokio::test]
+async fn graphiql_subscribes_on_the_endpoint_its_page_names() {
+    let d = desk_on(TestApp::spawn().await, 1, json!({})).await;
+    let resp = d
+        .app
+        .http
+        .get(format!("{}/graphql", d.app.base))
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let page = resp.text().await.unwrap();
+    let endpoint = page
+        .split("subscriptionUrl: createUrl('")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap_or_else(|| panic!("GraphiQL is given no subscription endpoint: {page}"));
+    let url = match endpoint {
+        path if path.starts_with('/') => format!("ws://{}{path}", d.app.addr),
+        url if url.starts_with("ws://") => url.to_owned(),
+        other => panic!("not a path or ws:// URL: {other}"),
+    };
+    let mut c = LiveClient::open_url(&url, TRANSPORT_WS, &[]).await.unwrap();
+    c.init_with_token(d.token(0)).await.unwrap();
+    c.subscribe("1", &my_events(), json!({})).await.unwrap();
+    settled(&d, &mut c, 0).await;
+}
+
 #[tokio::test]
 async fn a_missing_or_bad_token_is_refused_before_any_subscription() {
     let app = TestApp::spawn().await;

@@ -11,6 +11,8 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tests::live::{LiveClient, TRANSPORT_WS};
 use tests::{Gql, TestApp};
 use worker::accounts::throttle::LoginSettings;
 
@@ -43,6 +45,14 @@ async fn login_from(app: &TestApp, from: Option<&str>, email: &str, password: &s
     let raw = resp.text().await.unwrap();
     let body = serde_json::from_str(&raw).unwrap_or(Value::Null);
     Gql { status, raw, body }
+}
+
+/// A login sent as a GraphQL operation over the live connection `ws`, read like an HTTP answer (a WebSocket
+/// message has no status: 200 stands for its arrival).
+async fn login_over(ws: &mut LiveClient, id: &str, email: &str, password: &str) -> Gql {
+    ws.subscribe(id, LOGIN, json!({ "e": email, "p": password })).await.unwrap();
+    let body = ws.payload(id, Duration::from_secs(15)).await.unwrap();
+    Gql { status: 200, raw: body.to_string(), body }
 }
 
 async fn admin_email(app: &TestApp) -> String {
@@ -167,6 +177,36 @@ async fn fifty_attempts_from_one_address_refuse_the_next_except_from_a_trusted_n
         assert_wrong(&login_from(&app, Some("192.0.2.9"), &email, WRONG).await, &format!("trusted, attempt {i}"));
     }
     assert_throttled(&login_from(&app, Some("192.0.2.9"), &email, RIGHT).await, "trusted, the sixth");
+}
+
+#[tokio::test]
+async fn logins_over_a_websocket_count_under_the_upgrade_requests_client_address() {
+    let app = behind_proxy().await;
+    let email = admin_email(&app).await;
+    let from = "198.51.100.7";
+    let url = format!("ws://{}/graphql", app.addr);
+    let mut ws = LiveClient::open_url(&url, TRANSPORT_WS, &[("x-forwarded-for", from)]).await.unwrap();
+    ws.init_with_token(&app.admin_token).await.unwrap();
+    // 45 over the WebSocket and 5 over HTTP from the same address: 9 and 1 emails, 5 attempts each.
+    for n in 0..9 {
+        let other = unknown_email(&format!("nobody{n}"));
+        for i in 0..5 {
+            let r = login_over(&mut ws, &format!("{n}-{i}"), &other, WRONG).await;
+            assert_wrong(&r, &format!("{other} over the WebSocket"));
+        }
+    }
+    assert_eq!(attempts(&app, "ADDR", from).await, Some(45), "the WebSocket's attempts count under its address");
+    let other = unknown_email("nobody-http");
+    for _ in 0..5 {
+        assert_wrong(&login_from(&app, Some(from), &other, WRONG).await, &format!("{other} over HTTP"));
+    }
+    // The 51st is refused over the WebSocket, and then over HTTP, even with the right password.
+    assert_throttled(&login_over(&mut ws, "51", &email, RIGHT).await, "the 51st, over the WebSocket");
+    assert_throttled(&login_from(&app, Some(from), &email, RIGHT).await, "the 52nd, over HTTP");
+    assert_eq!(attempts(&app, "ADDR", from).await, Some(52));
+    // Another address is not concerned.
+    login_from(&app, Some("198.51.100.8"), &email, RIGHT).await.ok();
+    ws.close().await;
 }
 
 #[tokio::test]
