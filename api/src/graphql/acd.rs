@@ -2,7 +2,7 @@
 //! resume, resolve, wrap-up code), what supervisors do by hand (assign, transfer, requeue, hand off) and the
 //! queue of a channel.
 
-use super::conversations::Conversation;
+use super::conversations::{Conversation, QueueConnection};
 use super::enums::{AgentStatus, AgentSubstatus};
 use super::error::ApiResult;
 use super::{Acting, acting, actor, engine, uuid};
@@ -83,11 +83,16 @@ impl AcdQuery {
     }
 
     /// The conversations waiting in a channel's queue, in the order they will be offered (supervisors and
-    /// admins).
-    async fn queue(&self, ctx: &Context<'_>, channel_id: ID) -> ApiResult<Vec<Conversation>> {
-        let e = engine(ctx)?;
-        let views = e.queue(actor(ctx)?, uuid(&channel_id, "channel")?).await?;
-        Ok(views.into_iter().map(Conversation).collect())
+    /// admins), a page at a time.
+    #[graphql(complexity = "first.clamp(0, 100) as usize * child_complexity")]
+    async fn queue(
+        &self,
+        ctx: &Context<'_>,
+        channel_id: ID,
+        #[graphql(default = 50, desc = "How many, 0 to 100 (default 50).")] first: i32,
+        #[graphql(desc = "The `cursor` of the edge to continue after.")] after: Option<String>,
+    ) -> ApiResult<QueueConnection> {
+        QueueConnection::load(ctx, &channel_id, first, after).await
     }
 }
 

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use entity::{contact, message, user};
 use worker::conversations::{
     ConversationCursor, ConversationFilter, ConversationPage, ConversationView, MAX_CONVERSATIONS, MAX_MESSAGES,
+    MAX_QUEUE, QueueCursor,
 };
 
 /// A count argument within `0..=max`, or BAD_USER_INPUT on `field`.
@@ -239,13 +240,28 @@ fn encode_cursor(c: &entity::conversation::Model) -> String {
 }
 
 fn decode_cursor(s: &str) -> ApiResult<ConversationCursor> {
+    let (id, created_at) = decode_id_and_time(s)?;
+    Ok(ConversationCursor { created_at, id })
+}
+
+/// A queue's cursor: the conversation's place (queued since, then id).
+fn encode_queue_cursor(c: &entity::conversation::Model) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}\n{}", c.id, c.enqueued_at.unwrap_or(c.created_at).to_rfc3339()))
+}
+
+fn decode_queue_cursor(s: &str) -> ApiResult<QueueCursor> {
+    let (id, enqueued_at) = decode_id_and_time(s)?;
+    Ok(QueueCursor { enqueued_at, id })
+}
+
+/// Both lists' cursors: an id and a time, base64.
+fn decode_id_and_time(s: &str) -> ApiResult<(uuid::Uuid, DateTime<Utc>)> {
     let bad = || ApiError::bad_input("after", "INVALID_CURSOR", "is not a cursor returned by this list");
     let raw = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
     let text = String::from_utf8(raw).map_err(|_| bad())?;
     let (id, at) = text.split_once('\n').ok_or_else(bad)?;
     let id = uuid::Uuid::parse_str(id).map_err(|_| bad())?;
-    let created_at = DateTime::parse_from_rfc3339(at).map_err(|_| bad())?.with_timezone(&Utc);
-    Ok(ConversationCursor { created_at, id })
+    Ok((id, DateTime::parse_from_rfc3339(at).map_err(|_| bad())?.with_timezone(&Utc)))
 }
 
 /// A conversation in a page, with the cursor to continue after it.
@@ -292,6 +308,60 @@ impl ConversationConnection {
             Some(f) => Ok(engine(ctx)?.conversation_count(actor(ctx)?, f).await?),
             None => Ok(0),
         }
+    }
+}
+
+/// A conversation waiting in a queue, with the cursor to continue after it.
+pub struct QueueEdge(ConversationView);
+
+#[Object]
+impl QueueEdge {
+    async fn cursor(&self) -> String {
+        encode_queue_cursor(&self.0.conversation)
+    }
+    async fn node(&self) -> Conversation {
+        Conversation(self.0.clone())
+    }
+}
+
+/// A page of a channel's queue, in the order distribution offers it.
+pub struct QueueConnection {
+    pub page: ConversationPage,
+    pub channel_id: uuid::Uuid,
+}
+
+impl QueueConnection {
+    /// The page of `channel_id`'s queue after `after` (a cursor of this list).
+    pub async fn load(ctx: &Context<'_>, channel_id: &ID, first: i32, after: Option<String>) -> ApiResult<Self> {
+        let first = count("first", first, MAX_QUEUE)?;
+        let after = after.map(|a| decode_queue_cursor(&a)).transpose()?;
+        let channel_id = uuid(channel_id, "channel")?;
+        let page = engine(ctx)?.queue(actor(ctx)?, channel_id, first, after).await?;
+        Ok(Self { page, channel_id })
+    }
+}
+
+#[Object]
+impl QueueConnection {
+    async fn edges(&self) -> Vec<QueueEdge> {
+        self.page.conversations.iter().cloned().map(QueueEdge).collect()
+    }
+    /// The conversations of the page, without cursors.
+    async fn nodes(&self) -> Vec<Conversation> {
+        self.page.conversations.iter().cloned().map(Conversation).collect()
+    }
+    async fn page_info(&self) -> PageInfo {
+        let c = &self.page.conversations;
+        PageInfo {
+            has_next_page: self.page.has_next_page,
+            has_previous_page: false,
+            start_cursor: c.first().map(|v| encode_queue_cursor(&v.conversation)),
+            end_cursor: c.last().map(|v| encode_queue_cursor(&v.conversation)),
+        }
+    }
+    /// How many conversations wait in the queue, over all pages.
+    async fn total_count(&self, ctx: &Context<'_>) -> ApiResult<u64> {
+        Ok(engine(ctx)?.queue_length(actor(ctx)?, self.channel_id).await?)
     }
 }
 

@@ -434,9 +434,11 @@ async fn supervisors_assign_transfer_requeue_and_hand_off() {
     assert_eq!(d.me(d.token(1)).await["conversationCount"], json!(1));
     let r = d.act(&sup, "requeueConversation", &a).await;
     assert_eq!(r.ok().data("/requeueConversation/substatus"), &json!("IN_QUEUE"));
-    let r =
-        d.app.admin("query($c: ID!) { queue(channelId: $c) { id queuePosition } }", json!({ "c": d.channel })).await;
-    assert_eq!(r.ok().data("/queue"), &json!([{ "id": a, "queuePosition": 1 }]));
+    let r = d
+        .app
+        .admin("query($c: ID!) { queue(channelId: $c) { nodes { id queuePosition } } }", json!({ "c": d.channel }))
+        .await;
+    assert_eq!(r.ok().data("/queue/nodes"), &json!([{ "id": a, "queuePosition": 1 }]));
     // Another account sees none of it.
     let other = d.app.other_account().await;
     assert_eq!(d.act(&other, "requeueConversation", &b).await.code(), "NOT_FOUND");
@@ -589,11 +591,11 @@ async fn agent_states_and_queue_positions_are_loaded_in_batches() {
         d.write(&client(i), "hi").await;
     }
     let users = "{ users { id agentState { status utilization } } }";
-    let queue = format!("{{ queue(channelId: \"{}\") {{ id queuePosition }} }}", d.channel);
+    let queue = format!("{{ queue(channelId: \"{}\") {{ nodes {{ id queuePosition }} }} }}", d.channel);
     let positions = |n: usize| {
         move |r: &Gql| {
             let got: Vec<Value> =
-                r.data("/queue").as_array().unwrap().iter().map(|c| c["queuePosition"].clone()).collect();
+                r.data("/queue/nodes").as_array().unwrap().iter().map(|c| c["queuePosition"].clone()).collect();
             assert_eq!(got, (1..=n).map(|p| json!(p)).collect::<Vec<_>>());
         }
     };
@@ -614,6 +616,41 @@ async fn agent_states_and_queue_positions_are_loaded_in_batches() {
     }
     assert_eq!(min_statements(&d.app, users, states(6)).await, few_users, "agent states per user");
     assert_eq!(min_statements(&d.app, &queue, positions(6)).await, few_waiting, "queue positions per conversation");
+}
+
+#[tokio::test]
+async fn the_queue_pages_as_a_connection_in_offer_order() {
+    // Nobody ONLINE: everything waits.
+    let d = desk(1, json!({})).await;
+    for i in 0..7 {
+        d.write(&client(i), "hi").await;
+    }
+    let q = "query($c: ID!, $n: Int, $a: String) { queue(channelId: $c, first: $n, after: $a) {
+        totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id queuePosition } } } }";
+    let mut positions = Vec::new();
+    let mut after = Value::Null;
+    let mut pages = 0;
+    loop {
+        let r = d.app.admin(q, json!({ "c": d.channel, "n": 3, "a": after })).await;
+        let r = r.ok();
+        assert_eq!(r.data("/queue/totalCount"), &json!(7));
+        let edges = r.data("/queue/edges").as_array().unwrap().clone();
+        assert!(edges.len() <= 3);
+        positions.extend(edges.iter().map(|e| e["node"]["queuePosition"].as_u64().unwrap()));
+        pages += 1;
+        if r.data("/queue/pageInfo/hasNextPage") != &json!(true) {
+            break;
+        }
+        assert_eq!(edges.last().unwrap()["cursor"], *r.data("/queue/pageInfo/endCursor"));
+        after = r.data("/queue/pageInfo/endCursor").clone();
+    }
+    assert_eq!(pages, 3, "7 waiting, 3 a page");
+    assert_eq!(positions, (1..=7).collect::<Vec<u64>>(), "every waiting conversation once, in offer order");
+
+    let r = d.app.admin(q, json!({ "c": d.channel, "n": 101 })).await;
+    assert_eq!(r.input_errors(), [("first".to_owned(), "OUT_OF_RANGE".to_owned())]);
+    let r = d.app.admin(q, json!({ "c": d.channel, "n": 3, "a": "not-a-cursor" })).await;
+    assert_eq!(r.input_errors(), [("after".to_owned(), "INVALID_CURSOR".to_owned())]);
 }
 
 #[tokio::test]
@@ -672,7 +709,10 @@ async fn every_acd_mutation_checks_role_and_account() {
     ] {
         assert_eq!(d.app.gql(Some(&other), q, json!({ "id": reason })).await.code(), "NOT_FOUND");
     }
-    let r = d.app.gql(Some(&other), "query($c: ID!) { queue(channelId: $c) { id } }", json!({ "c": d.channel })).await;
+    let r = d
+        .app
+        .gql(Some(&other), "query($c: ID!) { queue(channelId: $c) { nodes { id } } }", json!({ "c": d.channel }))
+        .await;
     assert_eq!(r.code(), "NOT_FOUND");
 
     // The wrong role.
@@ -688,7 +728,10 @@ async fn every_acd_mutation_checks_role_and_account() {
     }
     let transfer = "mutation($id: ID!, $u: ID!) { transferConversation(id: $id, userId: $u) { id } }";
     assert_eq!(d.app.gql(Some(agent), transfer, json!({ "id": conv, "u": d.id(1) })).await.code(), "FORBIDDEN");
-    let r = d.app.gql(Some(agent), "query($c: ID!) { queue(channelId: $c) { id } }", json!({ "c": d.channel })).await;
+    let r = d
+        .app
+        .gql(Some(agent), "query($c: ID!) { queue(channelId: $c) { nodes { id } } }", json!({ "c": d.channel }))
+        .await;
     assert_eq!(r.code(), "FORBIDDEN");
     let r = d.app.admin("mutation { setMyStatus(status: ONLINE) { status } }", json!({})).await;
     assert_eq!(r.code(), "FORBIDDEN", "admins have no agent status");
@@ -704,7 +747,10 @@ async fn every_acd_mutation_checks_role_and_account() {
         .admin("mutation($id: ID!) { renameBusyReason(id: $id, name: \"Coffee\") { name } }", json!({ "id": reason }))
         .await;
     assert_eq!(r.ok().data("/renameBusyReason/name"), &json!("Coffee"));
-    let r = d.app.gql(Some(&sup), "query($c: ID!) { queue(channelId: $c) { id } }", json!({ "c": d.channel })).await;
+    let r = d
+        .app
+        .gql(Some(&sup), "query($c: ID!) { queue(channelId: $c) { nodes { id } } }", json!({ "c": d.channel }))
+        .await;
     r.ok();
     let r = d.app.gql(Some(&sup), transfer, json!({ "id": conv, "u": d.id(1) })).await;
     assert_eq!(r.ok().data("/transferConversation/id"), &json!(conv));
@@ -759,10 +805,12 @@ async fn a_timed_out_offer_goes_back_to_the_front_of_the_queue() {
 
     // Nobody answers the first offer: it returns ahead of the conversation queued after it.
     d.until(&first, "IN_QUEUE").await;
-    let r =
-        d.app.admin("query($c: ID!) { queue(channelId: $c) { id queuePosition } }", json!({ "c": d.channel })).await;
+    let r = d
+        .app
+        .admin("query($c: ID!) { queue(channelId: $c) { nodes { id queuePosition } } }", json!({ "c": d.channel }))
+        .await;
     assert_eq!(
-        r.ok().data("/queue"),
+        r.ok().data("/queue/nodes"),
         &json!([{ "id": first, "queuePosition": 1 }, { "id": second, "queuePosition": 2 }])
     );
     assert_eq!(d.conv(&first).await["enqueuedAt"], enqueued, "it keeps its original place");

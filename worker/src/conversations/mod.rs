@@ -21,7 +21,7 @@ use uuid::Uuid;
 pub const MAX_CONVERSATIONS: u64 = 100;
 pub const MAX_MESSAGES: u64 = 500;
 /// The most conversations `queue` lists.
-pub const MAX_QUEUE: u64 = 500;
+pub const MAX_QUEUE: u64 = 100;
 
 /// A conversation with the rows shown beside it (its client, channel, number and agent), loaded in batches.
 #[derive(Debug, Clone)]
@@ -37,6 +37,13 @@ pub struct ConversationView {
 #[derive(Debug, Clone, Copy)]
 pub struct ConversationCursor {
     pub created_at: chrono::DateTime<chrono::Utc>,
+    pub id: Uuid,
+}
+
+/// Where a page of a queue ends: the last conversation's place (queued since, then id).
+#[derive(Debug, Clone, Copy)]
+pub struct QueueCursor {
+    pub enqueued_at: chrono::DateTime<chrono::Utc>,
     pub id: Uuid,
 }
 
@@ -137,21 +144,52 @@ impl Domain {
         self.views(vec![c]).await?.pop().ok_or(Error::NotFound("conversation"))
     }
 
-    /// The conversations waiting in a channel's queue, in the order distribution offers them (supervisors and
-    /// admins).
-    pub async fn queue(&self, actor: &Actor, channel_id: Uuid) -> Result<Vec<ConversationView>> {
-        actor.require_staff()?;
-        let ch = self.channel(actor, channel_id).await?;
-        let rows = conversation::Entity::find()
-            .filter(conversation::Column::ChannelId.eq(ch.id))
-            .filter(conversation::Column::Status.eq(ConversationStatus::Open))
-            .filter(conversation::Column::Substatus.eq(ConversationSubstatus::InQueue))
+    /// A page of the conversations waiting in a channel's queue, in the order distribution offers them (queued
+    /// since, then id), after `after` (supervisors and admins).
+    pub async fn queue(
+        &self,
+        actor: &Actor,
+        channel_id: Uuid,
+        first: u64,
+        after: Option<QueueCursor>,
+    ) -> Result<ConversationPage> {
+        use sea_orm::Condition;
+        let mut q = self.waiting_in(actor, channel_id).await?;
+        if let Some(c) = after {
+            q = q.filter(
+                Condition::any().add(conversation::Column::EnqueuedAt.gt(c.enqueued_at)).add(
+                    Condition::all()
+                        .add(conversation::Column::EnqueuedAt.eq(c.enqueued_at))
+                        .add(conversation::Column::Id.gt(c.id)),
+                ),
+            );
+        }
+        let first = first.min(MAX_QUEUE);
+        let mut rows = q
             .order_by_asc(conversation::Column::EnqueuedAt)
             .order_by_asc(conversation::Column::Id)
-            .limit(MAX_QUEUE)
+            .limit(first + 1)
             .all(&self.db)
             .await?;
-        self.views(rows).await
+        let has_next_page = rows.len() as u64 > first;
+        rows.truncate(first as usize);
+        Ok(ConversationPage { conversations: self.views(rows).await?, has_next_page })
+    }
+
+    /// How many conversations wait in a channel's queue (supervisors and admins).
+    pub async fn queue_length(&self, actor: &Actor, channel_id: Uuid) -> Result<u64> {
+        use sea_orm::PaginatorTrait;
+        Ok(self.waiting_in(actor, channel_id).await?.count(&self.db).await?)
+    }
+
+    /// The conversations waiting in a channel's queue, unordered (staff only; the channel must be theirs).
+    async fn waiting_in(&self, actor: &Actor, channel_id: Uuid) -> Result<Select<conversation::Entity>> {
+        actor.require_staff()?;
+        let ch = self.channel(actor, channel_id).await?;
+        Ok(conversation::Entity::find()
+            .filter(conversation::Column::ChannelId.eq(ch.id))
+            .filter(conversation::Column::Status.eq(ConversationStatus::Open))
+            .filter(conversation::Column::Substatus.eq(ConversationSubstatus::InQueue)))
     }
 
     /// The places in their channels' queues (from 1) of those of `ids` that are waiting: one query for the
