@@ -182,7 +182,7 @@ async fn main() -> anyhow::Result<()> {
         .filter(agent_state::Column::UserId.is_in(ids))
         .exec(&app.engine.db)
         .await?;
-    app.engine.distribute(account).await?;
+    app.engine.run_distribution(account).await?;
     loop {
         let n = count(&app, ch2_id, ConversationSubstatus::Interacting).await?;
         if n >= args.backlog as u64 {
@@ -216,7 +216,7 @@ async fn main() -> anyhow::Result<()> {
     let number: Uuid = app.add_number(&ch3, "+14155550902", "bench-key-0902").await.parse()?;
     backlog(&app, account, ch3_id, number, args.offers).await?;
     let online = agents(&app, account, ch3_id, 1, AgentStatus::Online).await?;
-    app.engine.distribute(account).await?;
+    app.engine.run_distribution(account).await?;
     let offered = count(&app, ch3_id, ConversationSubstatus::Alerting).await?;
     let started = Instant::now();
     loop {

@@ -1,8 +1,6 @@
 //! Accounts, users, sign-in and bearer tokens (domain layer). Signing in and out and deactivation decide *when*
-//! an agent's ACD state changes and call the ACD's entry points (`acd::agents`) for *what* changes.
-//!
-//! Accounts, users and bearer tokens. Tokens are random, shown once, stored only as SHA-256 hashes and
-//! revocable; passwords are Argon2id hashes. `Actor` is who is calling, and every service takes one.
+//! an agent's ACD state changes and call the ACD's entry points (`acd::agents`) for *what* changes. Tokens are
+//! random, shown once, stored only as SHA-256 hashes and revocable; passwords are Argon2id hashes.
 //!
 //! A sign-in token (SESSION) expires after `TokenSettings::idle` without use and `TokenSettings::max_age` after
 //! it was issued; its last use is recorded at most once a minute ([`LAST_USED_RESOLUTION`]), so a request costs
@@ -421,7 +419,7 @@ impl Domain {
     /// expired ones do not), the user is signed out (an agent goes OFFLINE, their ringing offers back to the
     /// queue). The one place that decides an agent has no way in left.
     pub(crate) async fn sign_out_if_no_token_works(&self, db: &Uow, u: &user::Model) -> Result<()> {
-        if u.active && self.still_signed_in(db, u).await? {
+        if !crate::acd::status::has_agent_state(u.role) || u.active && self.still_signed_in(db, u).await? {
             return Ok(());
         }
         agents::on_sign_out(db, u).await?;

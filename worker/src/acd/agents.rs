@@ -1,7 +1,7 @@
 //! The ACD's entry points for the layers above: what signing in, signing out and deactivation mean for an agent's
 //! status and what they hold. Accounts (sign-in, sessions, passwords) decide *when* these happen, presence
 //! ([`super::presence`]) decides it for desktops; these functions decide *what* happens, in the caller's unit of
-//! work, and ask for distribution when their change may move a queue.
+//! work; what they put back in a queue is distributed when that unit of work commits.
 
 use super::lifecycle::finish;
 use super::offers::withdraw_alerting;
@@ -43,7 +43,6 @@ pub async fn on_sign_out(db: &Uow, u: &user::Model) -> Result<bool> {
     let reason = if u.active { EventReason::Offline } else { EventReason::Deactivated };
     withdraw_alerting(db, sea_orm::Condition::all().add(conversation::Column::AssignedUserId.eq(u.id)), reason, now)
         .await?;
-    db.distribute(u.account_id);
     Ok(true)
 }
 

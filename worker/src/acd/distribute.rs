@@ -31,7 +31,7 @@ impl Acd {
     /// Offers (or, with auto answer, assigns) every waiting conversation of the account that an ONLINE agent can
     /// take. Returns how many were assigned.
     #[tracing::instrument(skip(self))]
-    pub async fn distribute(&self, account_id: Uuid) -> Result<usize> {
+    pub async fn run_distribution(&self, account_id: Uuid) -> Result<usize> {
         // Nobody to offer to: no write transaction, no lock (the common case for a message arriving at night).
         let anyone = agent_state::Entity::find()
             .select_only()

@@ -82,6 +82,10 @@ pub(crate) async fn finish(
     if conv.status == ConversationStatus::Pending {
         drop_pending_posts(db, conv.id).await?;
     }
+    if conv.assigned_user_id.is_some() {
+        // Its agent has room again.
+        db.distribute(conv.account_id);
+    }
     let outcome = if ringing { OfferOutcome::Withdrawn } else { OfferOutcome::Resolved };
     close_assignment(db, conv, outcome, now).await?;
     let reason = match resolution {
@@ -260,7 +264,6 @@ impl Acd {
             return Ok(Some(deadline));
         }
         if finish(&txn, &conv, Resolution::WrapUpTimeout, None, true, now).await? {
-            txn.distribute(conv.account_id);
             self.commit(txn).await?;
             tracing::info!(%conversation_id, "wrap-up timed out; resolved without a code");
         }
@@ -415,6 +418,7 @@ pub(crate) async fn hand_off(
     }
     drop_pending_posts(db, conv.id).await?;
     db.emit(NewEvent::conversation(EventKind::QueueChanged, conv, None, now).because(EventReason::HandedOff));
+    db.distribute(conv.account_id);
     Ok(true)
 }
 

@@ -135,7 +135,7 @@ pub(crate) async fn end_offer<C: ConnectionTrait>(
 /// Puts a held conversation back in its channel's queue at its original position (its `enqueued_at`, or now
 /// for one that never queued), ending its assignment with `outcome`. Conditional on the assignment still being
 /// the one the caller saw; returns false (nothing changed) when it is not. Its agent's stream gets WITHDRAWN
-/// and the channel streams QUEUE_CHANGED, both with `reason`.
+/// and the channel streams QUEUE_CHANGED, both with `reason`; the unit of work distributes it.
 pub(crate) async fn requeue(
     db: &Uow,
     conv: &conversation::Model,
@@ -160,6 +160,7 @@ pub(crate) async fn requeue(
         return Ok(false);
     }
     end_offer(db, conv.offer_id, outcome, now).await?;
+    db.distribute(conv.account_id);
     if let Some(agent) = conv.assigned_user_id {
         db.emit(NewEvent::conversation(EventKind::Withdrawn, conv, Some(agent), now).because(reason).agent_only());
     }
@@ -233,7 +234,7 @@ impl Acd {
         let engine = self.clone();
         let run = tokio::spawn(async move {
             loop {
-                if let Err(e) = engine.distribute(account_id).await {
+                if let Err(e) = engine.run_distribution(account_id).await {
                     tracing::error!(%account_id, error = ?e, "distribution failed; the sweeper retries it");
                 }
                 if !engine.distributions.again(account_id) {

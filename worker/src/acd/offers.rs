@@ -182,7 +182,6 @@ impl Acd {
         }
         // The caller may no longer see it once requeued: answer with the row as the reject left it.
         let after = conversation::Entity::find_by_id(id).one(&txn).await?.ok_or(Error::NotFound("conversation"))?;
-        txn.distribute(actor.account_id);
         self.commit(txn).await?;
         tracing::info!(conversation_id = %id, "offer rejected");
         Ok(after)
@@ -209,7 +208,6 @@ impl Acd {
         if !expire(&txn, &conv, now).await? {
             return Ok(Expiry::Gone);
         }
-        txn.distribute(conv.account_id);
         self.commit(txn).await?;
         Ok(Expiry::Expired)
     }
@@ -229,9 +227,6 @@ impl Acd {
             if expire(&txn, conv, now).await? {
                 n += 1;
             }
-        }
-        if n > 0 {
-            txn.distribute(account_id);
         }
         self.commit(txn).await?;
         Ok(n)

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 impl Acd {
     /// A desktop connected (after its token was accepted). Returns the connection's id for
-    /// [`Engine::desktop_closed`]; `None` for roles without an agent status.
+    /// [`Acd::desktop_closed`]; `None` for roles without an agent status.
     pub async fn desktop_connected(&self, actor: &Actor) -> Result<Option<Uuid>> {
         if !has_agent_state(actor.role) {
             return Ok(None);

@@ -1,4 +1,4 @@
-//! The two ACD timers and the sweeper behind them. A timer is an apalis job scheduled at its deadline rounded up
+//! The two ACD timers and the ACD's sweeper passes (scheduled by `runtime::sweeper`). A timer is an apalis job scheduled at its deadline rounded up
 //! to the second (apalis schedules by the second, so it never starts early); a timer that still finds its
 //! deadline ahead on the database clock reschedules itself. The sweeper, running in every worker process, acts
 //! on every row whose deadline has passed, so a deadline whose job was lost with a crashed worker (apalis re-runs
@@ -124,7 +124,7 @@ impl Acd {
             .into_iter()
             .collect();
         for account in waiting.intersection(&online) {
-            self.distribute(*account).await?;
+            self.run_distribution(*account).await?;
         }
         Ok(())
     }

@@ -40,7 +40,6 @@ impl Domain {
             return Err(Error::NotFound("channel agent"));
         }
         crate::acd::lifecycle::on_agent_removed(&txn, &ch, user_id).await?;
-        txn.distribute(ch.account_id);
         self.commit(txn).await
     }
 

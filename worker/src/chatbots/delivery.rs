@@ -21,7 +21,7 @@ use crate::Result;
 use crate::acd::lifecycle::{drop_pending_posts, hand_off};
 use crate::chatbots::Chatbots;
 use crate::clock::seconds;
-use crate::jobs::{Due, Job, JobSpec, backoff, enqueue};
+use crate::jobs::{Due, Job, JobSpec, backoff, enqueue, enqueue_now};
 use crate::live::Uow;
 use crate::provider::signature::{self, BOT_IDEMPOTENCY_HEADER, BOT_SIGNATURE_HEADER, BOT_TIMESTAMP_HEADER};
 use chrono::{DateTime, Utc};
@@ -78,7 +78,7 @@ impl Job for ChatbotTimeout {
 }
 
 /// In the unit of work that stored a client's message in a PENDING conversation: queue its post to the chatbot,
-/// and start the chatbot's timeout unless one is running. The caller wakes the `chatbot_post` queue after commit.
+/// and start the chatbot's timeout unless one is running.
 pub(crate) async fn on_pending_message(
     db: &Uow,
     conv: &conversation::Model,
@@ -119,7 +119,7 @@ pub(crate) async fn on_pending_message(
         }
     }
     if chatbot_id.is_some() {
-        enqueue(db, &PostToChatbot { conversation_id: conv.id }, Due::Now).await?;
+        enqueue_now(db, &PostToChatbot { conversation_id: conv.id }, None).await?;
     }
     Ok(())
 }
@@ -340,9 +340,6 @@ impl Chatbots {
             Some(c) => hand_off(&txn, &c, reason, now).await?,
             None => false,
         };
-        if handed {
-            txn.distribute(conv.account_id);
-        }
         self.commit(txn).await?;
         if handed {
             tracing::warn!(conversation_id = %conv.id, ?reason, why, "conversation handed off from its chatbot");
@@ -431,9 +428,6 @@ impl Chatbots {
             return Ok(Some(deadline));
         }
         let handed = hand_off(&txn, &conv, HandOffReason::ChatbotTimeout, now).await?;
-        if handed {
-            txn.distribute(conv.account_id);
-        }
         self.commit(txn).await?;
         if handed {
             tracing::info!(%conversation_id, "the chatbot did not answer in time; conversation handed off");

@@ -246,13 +246,12 @@ impl Chatbots {
     }
 
     /// The chatbot stopped serving (disabled, endpoint removed, credentials revoked): every conversation it was
-    /// serving is handed off (CHATBOT_DISABLED) in the caller's unit of work, which then distributes them.
+    /// serving is handed off (CHATBOT_DISABLED) in the caller's unit of work (which then distributes them).
     async fn stop_serving(&self, txn: &Uow, bot: &chatbot::Model) -> Result<()> {
         let channels = self.channels_served_by(txn, bot.id).await?;
         let reason = HandOffReason::ChatbotDisabled;
         let handed_off = crate::acd::lifecycle::hand_off_channels(txn, bot.account_id, &channels, reason).await?;
         if handed_off > 0 {
-            txn.distribute(bot.account_id);
             tracing::info!(chatbot_id = %bot.id, handed_off, "chatbot stopped serving; its conversations were handed off");
         }
         Ok(())

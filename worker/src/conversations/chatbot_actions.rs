@@ -85,7 +85,6 @@ impl Domain {
         if !hand_off(&txn, &conv, HandOffReason::Chatbot, now).await? {
             return Err(Error::conflict("id", "the conversation changed meanwhile; reload it"));
         }
-        txn.distribute(bot.account_id);
         self.commit(txn).await?;
         self.conversation_row(id).await
     }

@@ -236,7 +236,6 @@ impl Domain {
                 .collect()
         };
         let mut done = Vec::with_capacity(messages.len());
-        let mut to_bot = false;
         let mut queued = std::collections::BTreeSet::new();
         for m in messages {
             let (d, ch) = (&m.delivery, &m.channel);
@@ -290,7 +289,6 @@ impl Domain {
             if inserted && conv.status == ConversationStatus::Pending {
                 let bot_id = bot.map(|b| b.id).or(ch.chatbot_id);
                 crate::chatbots::delivery::on_pending_message(&txn, &conv, ch, bot_id, message_id, now).await?;
-                to_bot = true;
             }
             crate::acd::lifecycle::on_client_message(&txn, &conv).await?;
             if conv.substatus == Some(ConversationSubstatus::InQueue) {
@@ -304,9 +302,6 @@ impl Domain {
         }
         let ids: Vec<Uuid> = done.iter().map(|&(_, delivery_id)| delivery_id).collect();
         self.finish_deliveries(&txn, &ids, None).await?;
-        if to_bot {
-            txn.wake(crate::chatbots::delivery::PostToChatbot::SPEC.queue);
-        }
         for account_id in queued {
             txn.distribute(account_id);
         }

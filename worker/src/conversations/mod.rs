@@ -1,6 +1,7 @@
-//! Contacts, conversations and their messages. Who sees which conversation is decided here, once
-//! ([`Engine::visible_conversations`]): admins and supervisors see every conversation of their account, an agent
-//! only the conversations assigned to them; anything else, another account's ids included, answers NOT_FOUND.
+//! Contacts, conversations and their messages. Who sees which conversation is decided once, in the ACD layer
+//! ([`crate::acd::Acd::visible_conversations`]): admins and supervisors see every conversation of their account,
+//! an agent only the conversations assigned to them; anything else, another account's ids included, answers
+//! NOT_FOUND.
 //! Sending lives in [`outbound`]; turning webhooks into conversations in [`inbound`].
 
 pub mod chatbot_actions;
@@ -20,7 +21,7 @@ use uuid::Uuid;
 /// The most conversations one list returns, and the most messages one conversation shows at once.
 pub const MAX_CONVERSATIONS: u64 = 100;
 pub const MAX_MESSAGES: u64 = 500;
-/// The most conversations `queue` lists.
+/// The most conversations one page of `queue` lists.
 pub const MAX_QUEUE: u64 = 100;
 
 /// A conversation with the rows shown beside it (its client, channel, number and agent), loaded in batches.

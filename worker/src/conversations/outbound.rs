@@ -7,7 +7,7 @@
 
 use crate::domain::Domain;
 use crate::jobs::backoff;
-use crate::jobs::{Due, Job, JobSpec, enqueue, enqueue_keyed};
+use crate::jobs::{Due, Job, JobSpec, enqueue, enqueue_now};
 use crate::live::{NewEvent, Uow};
 use crate::phone::normalise_e164;
 use crate::provider::OutboundMessage;
@@ -233,8 +233,7 @@ impl Domain {
                 .ok_or(Error::NotFound("conversation"))?,
         };
         txn.emit(NewEvent::message(EventKind::MessageCreated, &conv, rows.message.id, rows.message.created_at));
-        enqueue(&txn, &SendMessage { message_id: rows.message.id, attempt: 0 }, Due::Now).await?;
-        txn.wake(SendMessage::SPEC.queue);
+        enqueue_now(&txn, &SendMessage { message_id: rows.message.id, attempt: 0 }, None).await?;
         self.commit(txn).await?;
         tracing::info!(message_id = %rows.message.id, conversation_id = %rows.message.conversation_id, "message queued");
         Ok(())
@@ -489,18 +488,14 @@ impl Domain {
             .filter(message::Column::DeliveryStatus.eq(DeliveryStatus::Queued))
             .exec(&txn)
             .await?;
-        let mut next_queued = false;
         if r.rows_affected == 1 {
             status_changed(&txn, m.id, now).await?;
             if let Some(next) = queued_neighbour(m, message::Column::Id.gt(m.id)).one(&txn).await? {
                 // Never attempted (it waited from its first run): attempt 0. Keyed by this outcome, so that it is
                 // queued once.
                 let job = SendMessage { message_id: next, attempt: 0 };
-                next_queued = enqueue_keyed(&txn, &job, Due::Now, Some(&format!("after:{}", m.id))).await?;
+                enqueue_now(&txn, &job, Some(&format!("after:{}", m.id))).await?;
             }
-        }
-        if next_queued {
-            txn.wake(SendMessage::SPEC.queue);
         }
         self.commit(txn).await
     }

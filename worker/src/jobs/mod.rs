@@ -158,6 +158,16 @@ pub async fn enqueue<J: Job, C: ConnectionTrait>(db: &C, job: &J, due: Due) -> R
     enqueue_keyed(db, job, due, None).await.map(|_| ())
 }
 
+/// Queues a job due now in a unit of work, which wakes the job's queue once it commits (see
+/// [`enqueue_keyed`] for `key`). The result says whether this call queued it.
+pub async fn enqueue_now<J: Job>(uow: &crate::live::Uow, job: &J, key: Option<&str>) -> Result<bool> {
+    let queued = enqueue_keyed(uow, job, Due::Now, key).await?;
+    if queued {
+        uow.wake(J::SPEC.queue);
+    }
+    Ok(queued)
+}
+
 /// Where jobs are stored: the product's own database.
 #[derive(Clone, Debug)]
 pub enum JobStore {

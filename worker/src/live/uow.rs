@@ -155,7 +155,7 @@ impl Uow {
 
     /// Appends the events (cursors allocated last, per account in a fixed order), commits, tells the bus and
     /// wakes the queues asked for. Returns the distribution requests for the ACD layer.
-    pub async fn commit(self) -> Result<Committed> {
+    pub(crate) async fn commit(self) -> Result<Committed> {
         let effects = self.effects.into_inner().unwrap_or_default();
         let events = self.events.into_inner().unwrap_or_default();
         let mut by_account: BTreeMap<Uuid, Vec<NewEvent>> = BTreeMap::new();

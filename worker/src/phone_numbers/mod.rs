@@ -6,7 +6,7 @@ pub mod reverify;
 pub mod verify;
 mod webhook_cache;
 
-pub use webhook_cache::{WEBHOOK_NUMBERS_TTL, WebhookNumbers};
+pub use webhook_cache::WebhookNumbers;
 
 use crate::domain::Domain;
 use crate::error::is_unique_violation;

@@ -3,7 +3,7 @@
 //! exponential backoff, then end as PROVIDER_UNREACHABLE.
 
 use crate::domain::Domain;
-use crate::jobs::{Due, Job, JobSpec, backoff, enqueue};
+use crate::jobs::{Due, Job, JobSpec, backoff, enqueue, enqueue_now};
 use crate::provider::NumberStatus;
 use crate::{Error, Result, actor::Actor};
 use anyhow::Context;
@@ -56,8 +56,7 @@ impl Domain {
             .filter(phone_number::Column::Id.eq(id))
             .exec(&txn)
             .await?;
-        enqueue(&txn, &VerifyNumber { phone_number_id: id, attempt: 0 }, Due::Now).await?;
-        txn.wake(VerifyNumber::SPEC.queue);
+        enqueue_now(&txn, &VerifyNumber { phone_number_id: id, attempt: 0 }, None).await?;
         self.commit(txn).await
     }
 
