@@ -98,6 +98,8 @@ struct World {
     supervisor: String,
     counts: Counts,
     stop: AtomicBool,
+    /// Told when half the client messages are in.
+    halfway: tokio::sync::Notify,
 }
 
 struct Agent {
@@ -220,6 +222,7 @@ impl World {
                 .await;
             let open = r.ok().data("/conversations/nodes").as_array().cloned().unwrap_or_default();
             if open.is_empty() {
+                // Load pacing, not a wait for work: nothing is open yet, look again shortly.
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             }
@@ -248,9 +251,7 @@ impl World {
 
     /// An admin deactivates one agent once half the client messages are in.
     async fn deactivate_midway(&self) {
-        while self.counts.messages.load(Ordering::Relaxed) < DEACTIVATE_AFTER {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.halfway.notified().await;
         let r = self
             .app
             .admin(
@@ -271,6 +272,9 @@ impl World {
                 self.sim.post_webhook(url, key, &message_event(&format!("inv-{n}"), our, &from, "hi")).await;
             assert_eq!(status, 200, "{body}");
             bump(&self.counts.messages);
+            if u64::from(n) + 1 == DEACTIVATE_AFTER {
+                self.halfway.notify_one();
+            }
         }
     }
 
@@ -497,6 +501,7 @@ async fn acd_invariants_hold_under_random_concurrent_load() {
         supervisor,
         counts: Counts::default(),
         stop: AtomicBool::new(false),
+        halfway: tokio::sync::Notify::new(),
     });
     let started = Instant::now();
 
