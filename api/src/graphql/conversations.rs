@@ -222,7 +222,7 @@ impl ConversationQuery {
         };
         let (Ok(channel_id), Ok(assignee_id)) = (parse(channel_id), parse(assignee_id)) else {
             let page = ConversationPage { conversations: Vec::new(), has_next_page: false };
-            return Ok(ConversationConnection { page, filter: None });
+            return Ok(ConversationConnection { page: CursoredPage { page, cursor: encode_cursor }, filter: None });
         };
         let filter = ConversationFilter {
             channel_id,
@@ -231,7 +231,7 @@ impl ConversationQuery {
             assignee_id,
         };
         let page = engine(ctx)?.conversations(actor(ctx)?, &filter, first, after).await?;
-        Ok(ConversationConnection { page, filter: Some(filter) })
+        Ok(ConversationConnection { page: CursoredPage { page, cursor: encode_cursor }, filter: Some(filter) })
     }
 }
 
@@ -265,21 +265,49 @@ fn decode_id_and_time(s: &str) -> ApiResult<(uuid::Uuid, DateTime<Utc>)> {
 }
 
 /// A conversation in a page, with the cursor to continue after it.
-pub struct ConversationEdge(ConversationView);
+pub struct ConversationEdge {
+    view: ConversationView,
+    cursor: String,
+}
 
 #[Object]
 impl ConversationEdge {
-    async fn cursor(&self) -> String {
-        encode_cursor(&self.0.conversation)
+    async fn cursor(&self) -> &str {
+        &self.cursor
     }
     async fn node(&self) -> Conversation {
-        Conversation(self.0.clone())
+        Conversation(self.view.clone())
+    }
+}
+
+/// A page of conversations with its list's cursor rule: what both connections serve.
+struct CursoredPage {
+    page: ConversationPage,
+    cursor: fn(&entity::conversation::Model) -> String,
+}
+
+impl CursoredPage {
+    fn edges(&self) -> Vec<ConversationEdge> {
+        let edge = |v: &ConversationView| ConversationEdge { cursor: (self.cursor)(&v.conversation), view: v.clone() };
+        self.page.conversations.iter().map(edge).collect()
+    }
+    fn nodes(&self) -> Vec<Conversation> {
+        self.page.conversations.iter().cloned().map(Conversation).collect()
+    }
+    fn page_info(&self) -> PageInfo {
+        let c = &self.page.conversations;
+        PageInfo {
+            has_next_page: self.page.has_next_page,
+            has_previous_page: false,
+            start_cursor: c.first().map(|v| (self.cursor)(&v.conversation)),
+            end_cursor: c.last().map(|v| (self.cursor)(&v.conversation)),
+        }
     }
 }
 
 /// A page of conversations.
 pub struct ConversationConnection {
-    page: ConversationPage,
+    page: CursoredPage,
     /// None: the filter can match nothing.
     filter: Option<ConversationFilter>,
 }
@@ -287,20 +315,14 @@ pub struct ConversationConnection {
 #[Object]
 impl ConversationConnection {
     async fn edges(&self) -> Vec<ConversationEdge> {
-        self.page.conversations.iter().cloned().map(ConversationEdge).collect()
+        self.page.edges()
     }
     /// The conversations of the page, without cursors.
     async fn nodes(&self) -> Vec<Conversation> {
-        self.page.conversations.iter().cloned().map(Conversation).collect()
+        self.page.nodes()
     }
     async fn page_info(&self) -> PageInfo {
-        let c = &self.page.conversations;
-        PageInfo {
-            has_next_page: self.page.has_next_page,
-            has_previous_page: false,
-            start_cursor: c.first().map(|v| encode_cursor(&v.conversation)),
-            end_cursor: c.last().map(|v| encode_cursor(&v.conversation)),
-        }
+        self.page.page_info()
     }
     /// How many conversations match the filter, over all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> ApiResult<u64> {
@@ -311,23 +333,10 @@ impl ConversationConnection {
     }
 }
 
-/// A conversation waiting in a queue, with the cursor to continue after it.
-pub struct QueueEdge(ConversationView);
-
-#[Object]
-impl QueueEdge {
-    async fn cursor(&self) -> String {
-        encode_queue_cursor(&self.0.conversation)
-    }
-    async fn node(&self) -> Conversation {
-        Conversation(self.0.clone())
-    }
-}
-
 /// A page of a channel's queue, in the order distribution offers it.
 pub struct QueueConnection {
-    pub page: ConversationPage,
-    pub channel_id: uuid::Uuid,
+    page: CursoredPage,
+    channel_id: uuid::Uuid,
 }
 
 impl QueueConnection {
@@ -337,27 +346,21 @@ impl QueueConnection {
         let after = after.map(|a| decode_queue_cursor(&a)).transpose()?;
         let channel_id = uuid(channel_id, "channel")?;
         let page = engine(ctx)?.queue(actor(ctx)?, channel_id, first, after).await?;
-        Ok(Self { page, channel_id })
+        Ok(Self { page: CursoredPage { page, cursor: encode_queue_cursor }, channel_id })
     }
 }
 
 #[Object]
 impl QueueConnection {
-    async fn edges(&self) -> Vec<QueueEdge> {
-        self.page.conversations.iter().cloned().map(QueueEdge).collect()
+    async fn edges(&self) -> Vec<ConversationEdge> {
+        self.page.edges()
     }
     /// The conversations of the page, without cursors.
     async fn nodes(&self) -> Vec<Conversation> {
-        self.page.conversations.iter().cloned().map(Conversation).collect()
+        self.page.nodes()
     }
     async fn page_info(&self) -> PageInfo {
-        let c = &self.page.conversations;
-        PageInfo {
-            has_next_page: self.page.has_next_page,
-            has_previous_page: false,
-            start_cursor: c.first().map(|v| encode_queue_cursor(&v.conversation)),
-            end_cursor: c.last().map(|v| encode_queue_cursor(&v.conversation)),
-        }
+        self.page.page_info()
     }
     /// How many conversations wait in the queue, over all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> ApiResult<u64> {
