@@ -7,6 +7,8 @@ pub struct Model {
     pub id: Uuid,
     pub name: String,
     pub created_at: DateTimeUtc,
+    /// IANA time zone name: where "today" and local days and hours begin.
+    pub time_zone: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

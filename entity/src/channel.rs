@@ -29,6 +29,14 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub deleted_at: Option<DateTimeUtc>,
+    /// Service level: answered within this many seconds of entering the queue.
+    pub sl_target_seconds: i32,
+    /// Abandoned within this many seconds: a short abandon.
+    pub sl_short_abandon_seconds: i32,
+    /// How abandons count in the service level.
+    pub sl_abandon_policy: crate::AbandonPolicy,
+    /// Queue-message settings as JSON (null: the defaults, disabled).
+    pub queue_messages: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

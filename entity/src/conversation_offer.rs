@@ -22,6 +22,17 @@ pub struct Model {
     /// The user rejected it or let it time out, and the conversation has not been accepted since: distribution
     /// skips them for it.
     pub excludes: bool,
+    /// The conversation's channel.
+    pub channel_id: Option<Uuid>,
+    /// When the assignment was accepted (by the agent, at once with auto answer or by hand).
+    pub accepted_at: Option<DateTimeUtc>,
+    /// When it went to after-call work (the last time, if the client wrote meanwhile).
+    pub after_call_work_at: Option<DateTimeUtc>,
+    /// Written when an accepted assignment ends: `ended_at - accepted_at` and `ended_at - after_call_work_at`.
+    pub handle_ms: Option<i64>,
+    pub after_call_work_ms: Option<i64>,
+    /// `ended_at` as unix seconds / 900.
+    pub ended_slot: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -327,3 +327,59 @@ pub enum EventReason {
     #[sea_orm(string_value = "CLIENT_WROTE")]
     ClientWrote,
 }
+
+/// How a queue stint began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(20))")]
+pub enum StintStart {
+    /// A new conversation in a channel without a chatbot.
+    #[sea_orm(string_value = "NEW")]
+    New,
+    /// A chatbot's conversation handed off.
+    #[sea_orm(string_value = "HAND_OFF")]
+    HandOff,
+    /// An answered conversation put back in the queue by a supervisor.
+    #[sea_orm(string_value = "REQUEUE")]
+    Requeue,
+}
+
+/// How a queue stint ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(20))")]
+pub enum StintOutcome {
+    /// Accepted by an agent, or assigned with auto answer.
+    #[sea_orm(string_value = "ANSWERED")]
+    Answered,
+    /// Resolved while it waited, or its channel was deleted.
+    #[sea_orm(string_value = "ABANDONED")]
+    Abandoned,
+    /// A supervisor gave it to someone by hand while it waited.
+    #[sea_orm(string_value = "TRANSFERRED")]
+    Transferred,
+}
+
+/// Why a waiting conversation was abandoned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(30))")]
+pub enum AbandonReason {
+    /// A supervisor or admin resolved it while it waited.
+    #[sea_orm(string_value = "RESOLVED")]
+    Resolved,
+    #[sea_orm(string_value = "CHANNEL_DELETED")]
+    ChannelDeleted,
+}
+
+/// How abandoned waits count in a channel's service level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(20))")]
+pub enum AbandonPolicy {
+    /// Every abandon is a wait not answered within the target.
+    #[sea_orm(string_value = "COUNT_AS_MISSED")]
+    CountAsMissed,
+    /// Abandons are left out of the service level.
+    #[sea_orm(string_value = "EXCLUDE")]
+    Exclude,
+    /// Short abandons are left out; longer ones count as missed.
+    #[sea_orm(string_value = "EXCLUDE_SHORT")]
+    ExcludeShort,
+}

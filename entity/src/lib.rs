@@ -20,6 +20,7 @@ pub mod live_event;
 pub mod login_throttle;
 pub mod message;
 pub mod phone_number;
+pub mod queue_stint;
 pub mod user;
 pub mod webhook_delivery;
 pub mod wrap_up_code;

@@ -20,6 +20,8 @@ pub struct Model {
     pub sent_at: Option<DateTimeUtc>,
     /// The chatbot that sent an outbound message (`sender_user_id` is then none).
     pub chatbot_id: Option<Uuid>,
+    /// Sent by the product itself (a queue message), not by a person or a chatbot.
+    pub automatic: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

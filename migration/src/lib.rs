@@ -11,6 +11,7 @@ mod m20261125_000004_live;
 mod m20261126_000005_live_audience;
 mod m20261126_000006_chatbots;
 mod m20261126_000007_sign_in;
+mod m20261204_000008_statistics;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000005_live_audience::Migration),
             Box::new(m20261126_000006_chatbots::Migration),
             Box::new(m20261126_000007_sign_in::Migration),
+            Box::new(m20261204_000008_statistics::Migration),
         ]
     }
 }

@@ -31,6 +31,21 @@ impl BusyReason {
     }
 }
 
+/// An agent's substatus: ONLINE: IDLE or INTERACTING (whether they hold conversations); BUSY: SYSTEM,
+/// NOT_RESPONDING or BUSY_REASON; none when OFFLINE.
+pub(crate) fn substatus(status: entity::AgentStatus, kind: Option<BusyKind>, held: i64) -> Option<AgentSubstatus> {
+    match status {
+        entity::AgentStatus::Online if held > 0 => Some(AgentSubstatus::Interacting),
+        entity::AgentStatus::Online => Some(AgentSubstatus::Idle),
+        entity::AgentStatus::Busy => Some(match kind {
+            Some(BusyKind::NotResponding) => AgentSubstatus::NotResponding,
+            Some(BusyKind::Reason) => AgentSubstatus::BusyReason,
+            _ => AgentSubstatus::System,
+        }),
+        entity::AgentStatus::Offline => None,
+    }
+}
+
 /// An agent's (or supervisor's) status for automatic distribution, and what they hold.
 pub struct AgentState(pub AgentView);
 
@@ -42,16 +57,7 @@ impl AgentState {
     /// ONLINE: IDLE or INTERACTING (whether they hold conversations); BUSY: SYSTEM, NOT_RESPONDING or
     /// BUSY_REASON; null when OFFLINE.
     async fn substatus(&self) -> Option<AgentSubstatus> {
-        match self.0.status {
-            entity::AgentStatus::Online if self.0.conversation_count > 0 => Some(AgentSubstatus::Interacting),
-            entity::AgentStatus::Online => Some(AgentSubstatus::Idle),
-            entity::AgentStatus::Busy => Some(match self.0.busy_kind {
-                Some(BusyKind::NotResponding) => AgentSubstatus::NotResponding,
-                Some(BusyKind::Reason) => AgentSubstatus::BusyReason,
-                _ => AgentSubstatus::System,
-            }),
-            entity::AgentStatus::Offline => None,
-        }
+        substatus(self.0.status, self.0.busy_kind, i64::from(self.0.conversation_count))
     }
     /// The busy reason, when the substatus is BUSY_REASON.
     async fn busy_reason(&self) -> Option<BusyReason> {

@@ -61,6 +61,10 @@ impl Message {
     async fn text(&self) -> &str {
         &self.0.text
     }
+    /// Written by the product itself (a queue message to a waiting client).
+    async fn automatic(&self) -> bool {
+        self.0.automatic
+    }
     /// Outbound messages only: QUEUED, SENT, DELIVERED, READ or FAILED.
     async fn delivery_status(&self) -> Option<DeliveryStatus> {
         self.0.delivery_status.map(Into::into)
@@ -159,6 +163,22 @@ impl Conversation {
     /// or hands off first.
     async fn chatbot_deadline(&self) -> Option<DateTime<Utc>> {
         self.0.conversation.bot_deadline
+    }
+    /// While IN_QUEUE or ALERTING: how long the client will likely still wait, or why there is no guess.
+    async fn estimated_wait(&self, ctx: &Context<'_>) -> ApiResult<Option<EstimatedWait>> {
+        use entity::ConversationSubstatus as S;
+        if !matches!(self.0.conversation.substatus, Some(S::InQueue | S::Alerting)) {
+            return Ok(None);
+        }
+        let id = self.0.conversation.id;
+        let mut found = engine(ctx)?.estimated_waits(&[id]).await?;
+        Ok(found.remove(&id).map(|e| EstimatedWait {
+            seconds: e.seconds,
+            low: e.low,
+            high: e.high,
+            basis: e.basis.into(),
+            position: e.position as i64,
+        }))
     }
     /// Why a conversation a chatbot served went to the queue.
     async fn hand_off_reason(&self) -> Option<HandOffReason> {
@@ -412,4 +432,16 @@ impl ConversationMutation {
             .await?;
         Ok(Conversation(e.conversation_view(a, conv.id).await?))
     }
+}
+
+/// An expected wait: seconds from now with a range, and what it is based on (no figures with NO_AGENTS or
+/// INSUFFICIENT_DATA).
+#[derive(async_graphql::SimpleObject)]
+pub struct EstimatedWait {
+    pub seconds: Option<i64>,
+    pub low: Option<i64>,
+    pub high: Option<i64>,
+    pub basis: super::enums::EstimateBasis,
+    /// The place in the queue it is computed for (1 while an offer rings).
+    pub position: i64,
 }

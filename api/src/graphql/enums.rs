@@ -281,3 +281,67 @@ mirror!(
         ClientWrote,
     }
 );
+
+mirror!(
+    /// How abandoned waits count in a channel's service level.
+    AbandonPolicy = entity::AbandonPolicy {
+        /// Every abandon counts as a wait not answered within the target.
+        CountAsMissed,
+        /// Abandons are left out of the service level.
+        Exclude,
+        /// Short abandons are left out; longer ones count as missed.
+        ExcludeShort,
+    }
+);
+
+/// The length of a `queueMetrics` bucket (in the account's time zone).
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Granularity {
+    FifteenMinutes,
+    Hour,
+    Day,
+}
+
+/// What `queueMetrics` buckets are per.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum MetricsGroupBy {
+    Channel,
+    /// Waits by the agent who answered them (abandoned ones: no agent); offers and handle times by agent.
+    Agent,
+    /// By the conversation's wrap-up code (none: no code chosen yet, or none at all).
+    WrapUpCode,
+}
+
+/// What an expected wait is based on.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum EstimateBasis {
+    /// How many waits of the channel were answered in the last 30 minutes.
+    RecentAnswers,
+    /// Too few recent answers: the average handle time over the capacity of the ONLINE agents of the channel.
+    HandleTime,
+    /// No agent of the channel is ONLINE: no guess.
+    NoAgents,
+    /// Too little history for a guess.
+    InsufficientData,
+}
+
+impl From<worker::conversations::waits::Basis> for EstimateBasis {
+    fn from(b: worker::conversations::waits::Basis) -> Self {
+        use worker::conversations::waits::Basis;
+        match b {
+            Basis::RecentAnswers => Self::RecentAnswers,
+            Basis::HandleTime => Self::HandleTime,
+            Basis::NoAgents => Self::NoAgents,
+            Basis::InsufficientData => Self::InsufficientData,
+        }
+    }
+}
+
+/// A `queueStatsChanged` message.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum QueueStatsUpdateKind {
+    /// Full figures of every channel subscribed to.
+    Snapshot,
+    /// Nothing changed for 15 seconds: the stream is alive (no figures).
+    Heartbeat,
+}

@@ -3,8 +3,9 @@
 //! live. The objects an event concerns are resolved at delivery with the subscriber's permissions.
 
 use super::conversations::{Conversation, Message};
-use super::enums::{LiveEventKind, LiveEventReason};
+use super::enums::{LiveEventKind, LiveEventReason, QueueStatsUpdateKind};
 use super::error::{ApiError, ApiResult};
+use super::stats::QueueStatsUpdate;
 use super::types::{PhoneNumber, User};
 use super::{actor, engine, loaders, uuid};
 use async_graphql::{Context, ID, Object, Subscription};
@@ -164,4 +165,90 @@ impl Subscription {
         let after = after_cursor(after)?;
         Ok(Box::pin(events(engine.live.stream(actor.account_id, Audience::Staff(channel), after))))
     }
+
+    /// Supervisors and admins, for wallboards: a SNAPSHOT of `queueStats` (one channel, or every channel) at
+    /// once, then a new SNAPSHOT at most once a second when something happened in those channels, and a
+    /// HEARTBEAT after 15 seconds without one.
+    async fn queue_stats_changed(
+        &self,
+        ctx: &Context<'_>,
+        channel_id: Option<ID>,
+    ) -> Result<std::pin::Pin<Box<dyn Stream<Item = ApiResult<QueueStatsUpdate>> + Send>>, ApiError> {
+        let actor = *actor(ctx)?;
+        actor.require_staff()?;
+        let engine = engine(ctx)?.clone();
+        let channel = match channel_id {
+            Some(id) => Some(engine.channel(&actor, uuid(&id, "channel")?).await?.id),
+            None => None,
+        };
+        let changes = engine.live.stream(actor.account_id, Audience::Staff(channel), None);
+        Ok(Box::pin(queue_stats_stream(engine, actor, channel, Box::pin(changes))))
+    }
+}
+
+/// The most often a wallboard gets a new snapshot, and how long it goes without any message.
+const SNAPSHOT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
+
+type Changes = std::pin::Pin<Box<dyn Stream<Item = worker::Result<Delivery>> + Send>>;
+
+/// Snapshots when the channels' events say something changed (coalesced to one a second), heartbeats when
+/// nothing did. Ends after the first error (the client subscribes again).
+fn queue_stats_stream(
+    engine: worker::Engine,
+    actor: worker::actor::Actor,
+    channel: Option<Uuid>,
+    changes: Changes,
+) -> impl Stream<Item = ApiResult<QueueStatsUpdate>> + Send {
+    struct State {
+        engine: worker::Engine,
+        actor: worker::actor::Actor,
+        channel: Option<Uuid>,
+        changes: Changes,
+        last: Option<tokio::time::Instant>,
+        dirty: bool,
+        done: bool,
+    }
+    let state = State { engine, actor, channel, changes, last: None, dirty: true, done: false };
+    futures::stream::unfold(state, |mut st| async move {
+        if st.done {
+            return None;
+        }
+        loop {
+            let now = tokio::time::Instant::now();
+            let due = match (st.last, st.dirty) {
+                (None, _) => now,
+                (Some(l), true) => l + SNAPSHOT_EVERY,
+                (Some(l), false) => l + HEARTBEAT_EVERY,
+            };
+            tokio::select! {
+                change = st.changes.next() => match change {
+                    Some(Ok(_)) => st.dirty = true,
+                    Some(Err(e)) => {
+                        st.done = true;
+                        return Some((Err(ApiError::from(e)), st));
+                    }
+                    None => return None,
+                },
+                _ = tokio::time::sleep_until(due) => {
+                    st.last = Some(tokio::time::Instant::now());
+                    if !st.dirty {
+                        let beat = QueueStatsUpdate { kind: QueueStatsUpdateKind::Heartbeat, at: Utc::now(), stats: vec![] };
+                        return Some((Ok(beat), st));
+                    }
+                    st.dirty = false;
+                    return match st.engine.queue_stats(&st.actor, st.channel).await {
+                        Ok(stats) => {
+                            let at = stats.first().map_or_else(Utc::now, |s| s.at);
+                            Some((Ok(QueueStatsUpdate { kind: QueueStatsUpdateKind::Snapshot, at, stats }), st))
+                        }
+                        Err(e) => {
+                            st.done = true;
+                            Some((Err(ApiError::from(e)), st))
+                        }
+                    };
+                }
+            }
+        }
+    })
 }

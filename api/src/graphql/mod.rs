@@ -11,6 +11,7 @@ mod live;
 mod loaders;
 mod mutation;
 mod query;
+mod stats;
 mod types;
 
 pub use error::{ApiError, ApiResult};
@@ -25,11 +26,17 @@ use worker::conversations::chatbot_actions::BotActor;
 
 /// Everything that can be read. (In the code: one object per area, merged here.)
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Query(query::CoreQuery, conversations::ConversationQuery, acd::AcdQuery, jobs::JobsQuery);
+pub struct Query(query::CoreQuery, conversations::ConversationQuery, acd::AcdQuery, jobs::JobsQuery, stats::StatsQuery);
 
 /// Everything that can be changed. (In the code: one object per area, merged here.)
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Mutation(mutation::CoreMutation, conversations::ConversationMutation, acd::AcdMutation, jobs::JobsMutation);
+pub struct Mutation(
+    mutation::CoreMutation,
+    conversations::ConversationMutation,
+    acd::AcdMutation,
+    jobs::JobsMutation,
+    stats::StatsMutation,
+);
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 

@@ -227,6 +227,17 @@ impl Channel {
     async fn chatbot_timeout(&self) -> i32 {
         self.0.chatbot_timeout
     }
+    /// How the channel's service level is measured.
+    async fn service_level(&self) -> super::stats::ServiceLevel {
+        worker::channels::statistics::ServiceLevel::of(&self.0).into()
+    }
+    /// Messages telling waiting clients where they stand (admins and supervisors; agents get null).
+    async fn queue_messages(&self, ctx: &Context<'_>) -> ApiResult<Option<super::stats::QueueMessages>> {
+        if !super::actor(ctx)?.is_staff() {
+            return Ok(None);
+        }
+        Ok(Some(worker::acd::queue_updates::QueueMessages::of(&self.0).into()))
+    }
     /// The channel's wrap-up codes in display order.
     #[graphql(complexity = "10 * child_complexity")]
     async fn wrap_up_codes(

@@ -17,6 +17,7 @@ mod protocol;
 mod schema;
 mod sessions;
 mod startup;
+mod stats;
 mod throttle;
 mod verification;
 mod webhooks;

@@ -147,6 +147,7 @@ impl Setup {
             sender_user_id: Set(None),
             chatbot_id: Set(None),
             sent_at: Set(Some(now)),
+            automatic: Set(false),
             created_at: Set(now),
             updated_at: Set(now),
         }

@@ -353,6 +353,7 @@ async fn our_sent_message(h: &Hooked, provider_id: &str) -> entity::message::Mod
         sender_user_id: Set(None),
         chatbot_id: Set(None),
         sent_at: Set(Some(now)),
+        automatic: Set(false),
         created_at: Set(now),
         updated_at: Set(now),
     }

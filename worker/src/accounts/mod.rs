@@ -209,10 +209,14 @@ impl Domain {
             return Err(Error::invalid("name", "INVALID", "must be 1 to 200 characters"));
         }
         let txn = self.begin_uow().await?;
-        let acc =
-            account::ActiveModel { id: Set(Uuid::now_v7()), name: Set(name.to_owned()), created_at: Set(Utc::now()) }
-                .insert(&txn)
-                .await?;
+        let acc = account::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            name: Set(name.to_owned()),
+            created_at: Set(Utc::now()),
+            time_zone: Set("UTC".to_owned()),
+        }
+        .insert(&txn)
+        .await?;
         let user = insert_user(&txn, acc.id, &NewUser { role: Role::Admin, ..admin }).await?;
         let token = issue_token(&txn, user.id, token, &ClientInfo::default()).await?;
         self.commit(txn).await?;

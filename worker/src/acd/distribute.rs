@@ -283,8 +283,10 @@ async fn assign(
         conversation_offer::Entity::delete_by_id(offer_id).exec(db).await?;
         return Ok(false);
     }
+    super::stints::tally(db, conv.id, super::stints::Tally::Offer).await?;
     if auto {
         super::offers::accepted(db, conv.id, agent_id, now).await?;
+        super::stints::end(db, conv.id, super::stints::End::Answered(agent_id), now).await?;
     }
     if let Some(d) = deadline {
         enqueue(db, &OfferTimeout { conversation_id: conv.id, offer_id }, Due::At(d)).await?;

@@ -3,6 +3,7 @@
 //! (a channel deleted, an agent removed from a list or deactivated, a client writing during after-call work).
 
 use super::offers::{close_assignment, conversation_in_account, withdraw_alerting};
+use super::stints;
 use super::timers::WrapUpTimeout;
 use super::{lock_account, record_offer, requeue, same_assignment};
 use crate::acd::Acd;
@@ -88,6 +89,13 @@ pub(crate) async fn finish(
     }
     let outcome = if ringing { OfferOutcome::Withdrawn } else { OfferOutcome::Resolved };
     close_assignment(db, conv, outcome, now).await?;
+    if matches!(conv.substatus, Some(Sub::InQueue | Sub::Alerting)) {
+        let why = match resolution {
+            Resolution::ChannelDeleted => entity::AbandonReason::ChannelDeleted,
+            _ => entity::AbandonReason::Resolved,
+        };
+        stints::end(db, conv.id, stints::End::Abandoned(why), now).await?;
+    }
     let reason = match resolution {
         Resolution::Agent => EventReason::Resolved,
         Resolution::WrapUpCode => EventReason::WrapUpChosen,
@@ -179,6 +187,7 @@ impl Acd {
                 if r.rows_affected != 1 {
                     return Err(lost_race());
                 }
+                mark_after_call_work(&txn, conv.offer_id, Some(now)).await?;
                 if let Some(d) = deadline {
                     enqueue(&txn, &WrapUpTimeout { conversation_id: conv.id, deadline: d }, Due::At(d)).await?;
                 }
@@ -199,6 +208,12 @@ impl Acd {
             }
             (ConversationStatus::Open, Some(Sub::AfterCallWork)) => {
                 return Err(Error::conflict("id", "choose a wrap-up code to finish this conversation"));
+            }
+            // Staff may close a waiting conversation (the client left, spam): an abandoned wait.
+            (ConversationStatus::Open, Some(Sub::InQueue | Sub::Alerting)) if actor.is_staff() => {
+                if !finish(&txn, &conv, Resolution::Agent, None, false, now).await? {
+                    return Err(lost_race());
+                }
             }
             _ => return Err(wrong_state(&conv, "INTERACTING or HOLD")),
         }
@@ -344,6 +359,9 @@ impl Acd {
         }
         close_assignment(&txn, &conv, OfferOutcome::Withdrawn, now).await?;
         super::offers::accepted(&txn, conv.id, u.id, now).await?;
+        if matches!(conv.substatus, Some(Sub::InQueue | Sub::Alerting)) {
+            stints::end(&txn, conv.id, stints::End::Transferred(u.id), now).await?;
+        }
         let reason = match (origin, conv.assigned_user_id) {
             (OfferOrigin::Transfer, _) => Some(EventReason::Transferred),
             (_, Some(_)) => Some(EventReason::Reassigned),
@@ -417,6 +435,7 @@ pub(crate) async fn hand_off(
         return Ok(false);
     }
     drop_pending_posts(db, conv.id).await?;
+    stints::start(db, conv, entity::StintStart::HandOff, now).await?;
     db.emit(NewEvent::conversation(EventKind::QueueChanged, conv, None, now).because(EventReason::HandedOff));
     db.distribute(conv.account_id);
     Ok(true)
@@ -507,10 +526,26 @@ pub(crate) async fn on_client_message(db: &Uow, conv: &conversation::Model) -> R
         .exec(db)
         .await?;
     if r.rows_affected == 1 {
+        mark_after_call_work(db, conv.offer_id, None).await?;
         db.emit(
             NewEvent::conversation(EventKind::ConversationUpdated, conv, conv.assigned_user_id, now)
                 .because(EventReason::ClientWrote),
         );
     }
+    Ok(())
+}
+
+/// When the current assignment went to after-call work (`None`: it left it, the client wrote).
+async fn mark_after_call_work<C: ConnectionTrait>(
+    db: &C,
+    offer_id: Option<Uuid>,
+    at: Option<DateTime<Utc>>,
+) -> Result<()> {
+    let Some(id) = offer_id else { return Ok(()) };
+    entity::conversation_offer::Entity::update_many()
+        .col_expr(entity::conversation_offer::Column::AfterCallWorkAt, Expr::value(at))
+        .filter(entity::conversation_offer::Column::Id.eq(id))
+        .exec(db)
+        .await?;
     Ok(())
 }

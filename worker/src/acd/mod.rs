@@ -15,7 +15,10 @@ pub mod lifecycle;
 pub mod offers;
 pub mod policy;
 pub mod presence;
+pub mod queue_updates;
+pub mod stats;
 pub mod status;
+pub mod stints;
 pub mod timers;
 
 use crate::Result;
@@ -106,6 +109,12 @@ pub(crate) async fn record_offer<C: ConnectionTrait>(
         outcome: Set(accepted.then_some(OfferOutcome::Accepted)),
         ended_at: Set(None),
         excludes: Set(false),
+        channel_id: Set(Some(conv.channel_id)),
+        accepted_at: Set(accepted.then_some(now)),
+        after_call_work_at: Set(None),
+        handle_ms: Set(None),
+        after_call_work_ms: Set(None),
+        ended_slot: Set(None),
     })
     .exec_without_returning(db)
     .await?;
@@ -121,10 +130,16 @@ pub(crate) async fn end_offer<C: ConnectionTrait>(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let Some(id) = offer_id else { return Ok(()) };
+    let Some(offer) = conversation_offer::Entity::find_by_id(id).one(db).await? else { return Ok(()) };
     let excludes = matches!(outcome, OfferOutcome::Rejected | OfferOutcome::Expired);
+    let handle = offer.accepted_at.map(|at| stints::millis(at, now));
+    let wrap_up = offer.after_call_work_at.map(|at| stints::millis(at, now));
     conversation_offer::Entity::update_many()
         .col_expr(conversation_offer::Column::Outcome, Expr::value(Some(outcome)))
         .col_expr(conversation_offer::Column::EndedAt, Expr::value(Some(now)))
+        .col_expr(conversation_offer::Column::EndedSlot, Expr::value(Some(stints::slot(now))))
+        .col_expr(conversation_offer::Column::HandleMs, Expr::value(handle))
+        .col_expr(conversation_offer::Column::AfterCallWorkMs, Expr::value(wrap_up))
         .col_expr(conversation_offer::Column::Excludes, Expr::value(excludes))
         .filter(conversation_offer::Column::Id.eq(id))
         .exec(db)
@@ -160,6 +175,17 @@ pub(crate) async fn requeue(
         return Ok(false);
     }
     end_offer(db, conv.offer_id, outcome, now).await?;
+    if conv.substatus == Some(ConversationSubstatus::Alerting) {
+        // A ringing offer goes back: the same wait goes on, with the reject or timeout counted on it.
+        match outcome {
+            OfferOutcome::Rejected => stints::tally(db, conv.id, stints::Tally::Reject).await?,
+            OfferOutcome::Expired => stints::tally(db, conv.id, stints::Tally::Timeout).await?,
+            _ => {}
+        }
+    } else {
+        // An answered conversation waits again: a new stint (its place in the queue is kept).
+        stints::start(db, conv, entity::StintStart::Requeue, now).await?;
+    }
     db.distribute(conv.account_id);
     if let Some(agent) = conv.assigned_user_id {
         db.emit(NewEvent::conversation(EventKind::Withdrawn, conv, Some(agent), now).because(reason).agent_only());

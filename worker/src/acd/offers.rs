@@ -2,7 +2,7 @@
 //! updates on the conversation's current offer, under the account's ACD lock). The database row is the truth:
 //! an accept at or after the deadline is refused even before the timer job has run.
 
-use super::{end_offer, requeue};
+use super::{end_offer, requeue, stints};
 use crate::acd::Acd;
 use crate::live::{NewEvent, Uow};
 use crate::{Error, Result, actor::Actor};
@@ -155,11 +155,13 @@ impl Acd {
         if let Some(offer) = conv.offer_id {
             conversation_offer::Entity::update_many()
                 .col_expr(conversation_offer::Column::Outcome, Expr::value(Some(OfferOutcome::Accepted)))
+                .col_expr(conversation_offer::Column::AcceptedAt, Expr::value(Some(now)))
                 .filter(conversation_offer::Column::Id.eq(offer))
                 .exec(&txn)
                 .await?;
         }
         accepted(&txn, conv.id, actor.user_id, now).await?;
+        stints::end(&txn, conv.id, stints::End::Answered(actor.user_id), now).await?;
         txn.emit(NewEvent::conversation(EventKind::Assigned, &conv, Some(actor.user_id), now));
         self.commit(txn).await?;
         tracing::info!(conversation_id = %id, "offer accepted");

@@ -51,7 +51,8 @@ pub struct Plan {
     pub cleared: Vec<Uuid>,
 }
 
-fn eligible(agent: &AgentLoad, channel_id: Uuid, rule: &ChannelRule) -> bool {
+/// Whether an agent has room for one more conversation of the channel (utilization and the channel's limit).
+pub fn eligible(agent: &AgentLoad, channel_id: Uuid, rule: &ChannelRule) -> bool {
     agent.utilization + rule.cost <= FULL && agent.held.get(&channel_id).copied().unwrap_or(0) < rule.limit
 }
 

@@ -5,6 +5,7 @@
 mod agents;
 mod codes;
 pub mod form;
+pub mod statistics;
 
 pub use form::{ChannelForm, ChannelPatch, ChannelPlan, Settings, SettingsForm};
 

@@ -269,6 +269,7 @@ impl Domain {
                 sender_user_id: Set(None),
                 chatbot_id: Set(None),
                 sent_at: Set(m.sent_at),
+                automatic: Set(false),
                 created_at: Set(now),
                 updated_at: Set(now),
             })
@@ -291,6 +292,11 @@ impl Domain {
                 crate::chatbots::delivery::on_pending_message(&txn, &conv, ch, bot_id, message_id, now).await?;
             }
             crate::acd::lifecycle::on_client_message(&txn, &conv).await?;
+            if inserted
+                && matches!(conv.substatus, Some(ConversationSubstatus::InQueue | ConversationSubstatus::Alerting))
+            {
+                super::queue_updates::on_client_text(&txn, ch, &conv, &m.text, now).await?;
+            }
             if conv.substatus == Some(ConversationSubstatus::InQueue) {
                 queued.insert(conv.account_id);
             }
@@ -428,7 +434,12 @@ async fn open_conversation<C: ConnectionTrait>(
     .exec_with_returning(db)
     .await?;
     match inserted {
-        sea_orm::TryInsertResult::Inserted(c) => Ok((c, true)),
+        sea_orm::TryInsertResult::Inserted(c) => {
+            if !bot_serving {
+                crate::acd::stints::start(db, &c, entity::StintStart::New, now).await?;
+            }
+            Ok((c, true))
+        }
         // Another job made it and has committed; locked as the batch's known conversations are.
         _ => Ok((
             find()

@@ -6,6 +6,8 @@
 
 pub mod chatbot_actions;
 pub mod outbound;
+pub mod queue_updates;
+pub mod waits;
 
 use crate::domain::Domain;
 use crate::{Error, Result, actor::Actor};

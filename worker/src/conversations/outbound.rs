@@ -118,6 +118,8 @@ fn number_unusable(n: &phone_number::Model) -> Option<&'static str> {
 pub enum Author {
     User(Uuid),
     Chatbot(Uuid),
+    /// The product itself (queue messages).
+    Automatic,
 }
 
 fn new_outbound(
@@ -130,6 +132,7 @@ fn new_outbound(
     let (sender_user_id, chatbot_id) = match author {
         Author::User(u) => (Some(u), None),
         Author::Chatbot(b) => (None, Some(b)),
+        Author::Automatic => (None, None),
     };
     message::Model {
         id: Uuid::now_v7(),
@@ -143,9 +146,24 @@ fn new_outbound(
         sender_user_id,
         chatbot_id,
         sent_at: None,
+        automatic: author == Author::Automatic,
         created_at: now,
         updated_at: now,
     }
+}
+
+/// Queues an outbound message on `txn`: the row, its MESSAGE_CREATED event and its send job (the one way an
+/// outbound message enters the send path).
+pub(crate) async fn queue_message(txn: &Uow, conv: &conversation::Model, msg: &message::Model) -> Result<()> {
+    message::Entity::insert(msg.clone().into_active_model()).exec(txn).await?;
+    txn.emit(NewEvent::message(EventKind::MessageCreated, conv, msg.id, msg.created_at));
+    enqueue_now(txn, &SendMessage { message_id: msg.id, attempt: 0 }, None).await?;
+    Ok(())
+}
+
+/// A message the product writes to a conversation's client.
+pub(crate) fn automatic_message(conv: &conversation::Model, text: String, now: DateTime<Utc>) -> message::Model {
+    new_outbound(conv.account_id, conv.id, Author::Automatic, text, now)
 }
 
 /// The rows one send writes: maybe a contact (kept if the account already has one for the number), maybe a new
@@ -224,7 +242,6 @@ impl Domain {
                 ));
             }
         }
-        message::Entity::insert(rows.message.clone().into_active_model()).exec(&txn).await?;
         let conv = match rows.conversation {
             Some(c) => c.clone(),
             None => conversation::Entity::find_by_id(rows.message.conversation_id)
@@ -232,8 +249,7 @@ impl Domain {
                 .await?
                 .ok_or(Error::NotFound("conversation"))?,
         };
-        txn.emit(NewEvent::message(EventKind::MessageCreated, &conv, rows.message.id, rows.message.created_at));
-        enqueue_now(&txn, &SendMessage { message_id: rows.message.id, attempt: 0 }, None).await?;
+        queue_message(&txn, &conv, rows.message).await?;
         self.commit(txn).await?;
         tracing::info!(message_id = %rows.message.id, conversation_id = %rows.message.conversation_id, "message queued");
         Ok(())

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod sweeper;
 
 use crate::Engine;
+use crate::acd::queue_updates::QueueUpdate;
 use crate::acd::timers::{OfferTimeout, WrapUpTimeout};
 use crate::chatbots::delivery::{ChatbotTimeout, PostToChatbot};
 use crate::conversations::inbound::ProcessWebhook;
@@ -102,6 +103,7 @@ fn register_all<R: Registry>(r: R) -> R {
         .add::<WrapUpTimeout>()
         .add::<PostToChatbot>()
         .add::<ChatbotTimeout>()
+        .add::<QueueUpdate>()
 }
 
 struct SqliteRegistry {
