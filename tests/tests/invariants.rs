@@ -146,7 +146,18 @@ impl World {
                 // Signs out (OFFLINE: ringing offers go back to the queue) and in again (BUSY / SYSTEM).
                 let out = self.app.gql(Some(&token), "mutation { logout }", json!({})).await;
                 tally(&out, &c.sign_outs, c);
-                token = self.app.login(&me.email).await;
+                let login = self
+                    .app
+                    .gql(
+                        None,
+                        "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
+                        json!({ "e": me.email, "p": tests::TEST_PASSWORD }),
+                    )
+                    .await;
+                if i == DEACTIVATED && !login.errors().is_empty() {
+                    return; // deactivated between its sign-out and its sign-in
+                }
+                token = login.ok().str("/login/token");
                 *me.token.lock().unwrap() = token.clone();
                 continue;
             }
@@ -315,7 +326,29 @@ impl World {
             .into_iter()
             .map(|u| u.id)
             .collect();
+        let open_stints = entity::queue_stint::Entity::find()
+            .filter(entity::queue_stint::Column::EndedAt.is_null())
+            .all(&txn)
+            .await
+            .map_err(|e| e.to_string())?;
         txn.commit().await.map_err(|e| e.to_string())?;
+        // Every waiting conversation has exactly one open queue stint, and only waiting ones have one: the live
+        // figures (waiting, alerting, longest wait) counted from stints are the queue.
+        let mut stint_of: HashMap<Uuid, usize> = HashMap::new();
+        for st in &open_stints {
+            *stint_of.entry(st.conversation_id).or_default() += 1;
+        }
+        for c in &convs {
+            let waiting =
+                c.status == ConversationStatus::Open && matches!(c.substatus, Some(Sub::InQueue | Sub::Alerting));
+            let n = stint_of.remove(&c.id).unwrap_or(0);
+            if waiting && n != 1 {
+                return Err(format!("waiting conversation with {n} open stints: {c:?}"));
+            }
+            if !waiting && n != 0 {
+                return Err(format!("conversation not waiting has an open stint: {c:?}"));
+            }
+        }
         let limits: HashMap<Uuid, i32> =
             self.channels.iter().zip(CHANNELS).map(|(c, (_, limit, _, _))| (c.0.parse().unwrap(), limit)).collect();
         let mut util: HashMap<Uuid, i32> = HashMap::new();
@@ -583,5 +616,42 @@ async fn acd_invariants_hold_under_random_concurrent_load() {
         n(&c.desktops_dropped) > 0 && n(&c.assigns) > 0 && n(&c.transfers) > 0 && n(&c.requeues) > 0,
         "the load exercised too little"
     );
+    statistics_match_a_recount(&world.app).await;
     world.app.assert_no_failed_jobs().await;
+}
+
+/// After the load: the live figures and the day buckets equal a recount of the rows they come from.
+async fn statistics_match_a_recount(app: &TestApp) {
+    use entity::{StintOutcome, queue_stint};
+    let db = &app.engine.db;
+    let stints = queue_stint::Entity::find().all(db).await.unwrap();
+    let offers = conversation_offer::Entity::find().all(db).await.unwrap();
+    let ended = |o: Option<StintOutcome>| {
+        stints.iter().filter(|s| s.ended_at.is_some() && (o.is_none() || s.outcome == o)).count() as i64
+    };
+    let from = stints.iter().map(|s| s.started_at).min().unwrap() - chrono::Duration::hours(1);
+    let to = chrono::Utc::now() + chrono::Duration::hours(1);
+    let r = app
+        .admin(
+            "query($from: DateTime!, $to: DateTime!) { queueMetrics(from: $from, to: $to, granularity: DAY) {
+                offered answered abandoned transferred rejected timedOut speedOfAnswer { count } } }",
+            json!({ "from": from.to_rfc3339(), "to": to.to_rfc3339() }),
+        )
+        .await;
+    let buckets = r.ok().data("/queueMetrics").as_array().unwrap().clone();
+    let sum = |f: &str| buckets.iter().map(|b| b[f].as_i64().unwrap()).sum::<i64>();
+    assert_eq!(sum("offered"), ended(None), "offered = ended stints");
+    assert_eq!(sum("answered"), ended(Some(StintOutcome::Answered)));
+    assert_eq!(sum("abandoned"), ended(Some(StintOutcome::Abandoned)));
+    assert_eq!(sum("transferred"), ended(Some(StintOutcome::Transferred)));
+    let outcome = |o: entity::OfferOutcome| offers.iter().filter(|x| x.outcome == Some(o)).count() as i64;
+    assert_eq!(sum("rejected"), outcome(entity::OfferOutcome::Rejected));
+    assert_eq!(sum("timedOut"), outcome(entity::OfferOutcome::Expired));
+    assert!(sum("answered") > 0, "the load answered nothing");
+    // Nothing waits after the work-off: the live figures say so.
+    let live = app.admin("{ queueStats { waiting alerting longestWaitingSince } }", json!({})).await;
+    for c in live.ok().data("/queueStats").as_array().unwrap() {
+        assert_eq!((c["waiting"].as_i64(), c["alerting"].as_i64()), (Some(0), Some(0)), "{c}");
+        assert!(c["longestWaitingSince"].is_null());
+    }
 }
