@@ -63,6 +63,10 @@ impl MigrationTrait for Migration {
                 &["account_id", "ended_slot", "channel_id", "outcome", "wait_ms"],
             ))
             .await?;
+        // One channel's range (queueMetrics with a channelId, the recent answers of expected waits).
+        manager
+            .create_index(index("ix_queue_stints_channel_ended", "queue_stints", &["channel_id", "ended_slot"]))
+            .await?;
         manager.create_index(index("ix_queue_stints_conversation", "queue_stints", &["conversation_id"])).await?;
 
         add_column(manager, "conversation_offers", col("channel_id").uuid().null().to_owned()).await?;
@@ -86,6 +90,13 @@ impl MigrationTrait for Migration {
         manager
             .create_index(index("ix_conversation_offers_user", "conversation_offers", &["user_id", "ended_slot"]))
             .await?;
+        manager
+            .create_index(index(
+                "ix_conversation_offers_channel_ended",
+                "conversation_offers",
+                &["channel_id", "ended_slot"],
+            ))
+            .await?;
 
         add_column(manager, "messages", col("automatic").boolean().not_null().default(false).to_owned()).await?;
         add_column(manager, "accounts", col("time_zone").string_len(64).not_null().default("UTC").to_owned()).await?;
@@ -104,6 +115,7 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for (t, i) in [
+            ("conversation_offers", "ix_conversation_offers_channel_ended"),
             ("conversation_offers", "ix_conversation_offers_user"),
             ("conversation_offers", "ix_conversation_offers_ended"),
         ] {
