@@ -33,6 +33,7 @@ pub fn router(engine: Engine) -> Router {
     graphql
         .merge(webhooks)
         .merge(ops)
+        .merge(crate::console::router())
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         // Spans name the route template, never the raw URI: webhook paths and query strings can hold secrets.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {

@@ -104,11 +104,25 @@ async fn run(args: Args) -> anyhow::Result<()> {
         println!("  no numbers: add some with --number E164:KEY");
     }
     println!("use {} as the channel's apiUrl; Ctrl-C stops", sim.url());
-    tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
-    println!("sent messages: {}", sim.sent().len());
-    for m in sim.sent() {
-        println!("  {} {} -> {}: {:?}", m.id, m.from, m.to, m.text);
+    // Each message the product sends is printed as it is accepted (`sent <id> <from> -> <to>: "<text>"`), so a
+    // person (or the browser tests) can watch replies reach the provider.
+    let mut printed = 0;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            r = &mut ctrl_c => { r.context("cannot wait for Ctrl-C")?; break; }
+            _ = tick.tick() => {
+                let sent = sim.sent();
+                for m in sent.iter().skip(printed) {
+                    println!("sent {} {} -> {}: {:?}", m.id, m.from, m.to, m.text);
+                }
+                printed = sent.len();
+            }
+        }
     }
+    println!("sent messages: {}", sim.sent().len());
     Ok(())
 }
 

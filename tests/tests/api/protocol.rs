@@ -546,6 +546,43 @@ async fn operational_endpoints_answer() {
     assert!(counter.is_some_and(|n| n > 0), "{}", r.body);
 }
 
+#[tokio::test]
+async fn the_console_is_served_from_the_binary_under_a_strict_policy() {
+    let app = TestApp::spawn().await;
+    for path in ["/console", "/console/"] {
+        let r = send(app.http.get(format!("{}{path}", app.base))).await;
+        assert_eq!(r.status, 200, "{path}");
+        assert!(r.headers[CONTENT_TYPE].to_str().unwrap().starts_with("text/html"), "{path}");
+        assert!(r.body.contains(r#"<script type="module" src="/console/app.js">"#), "{}", r.body);
+        let policy = r.headers["content-security-policy"].to_str().unwrap();
+        assert!(policy.contains("default-src 'self'") && policy.contains("frame-ancestors 'none'"), "{policy}");
+        assert!(!policy.contains("unsafe-inline") && !policy.contains("unsafe-eval"), "{policy}");
+    }
+    // Every module the page imports is there, as JavaScript, and each of theirs in turn.
+    let mut pending = vec!["app.js".to_owned()];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(file) = pending.pop() {
+        if !seen.insert(file.clone()) {
+            continue;
+        }
+        let r = send(app.http.get(format!("{}/console/{file}", app.base))).await;
+        assert_eq!(r.status, 200, "{file}");
+        assert!(r.headers[CONTENT_TYPE].to_str().unwrap().starts_with("text/javascript"), "{file}");
+        for part in r.body.split("from \"./").skip(1) {
+            if let Some((name, _)) = part.split_once('"') {
+                pending.push(name.to_owned());
+            }
+        }
+    }
+    assert!(seen.len() >= 6, "the console's modules: {seen:?}");
+    for vendor in ["vendor/preact.mjs", "vendor/hooks.mjs", "vendor/htm.mjs"] {
+        assert_eq!(send(app.http.get(format!("{}/console/{vendor}", app.base))).await.status, 200, "{vendor}");
+    }
+    for missing in ["/console/nope.js", "/console/../Cargo.toml", "/console/vendor"] {
+        assert_eq!(send(app.http.get(format!("{}{missing}", app.base))).await.status, 404, "{missing}");
+    }
+}
+
 /// POSTs `chunks` chunks of `size` spaces to /graphql with `Transfer-Encoding: chunked` over a raw connection;
 /// returns the status code.
 async fn chunked_post(app: &TestApp, chunks: usize, size: usize) -> u16 {
