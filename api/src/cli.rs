@@ -132,8 +132,7 @@ fn describe(e: worker::Error) -> anyhow::Error {
 /// Connects, migrates and builds the engine.
 pub async fn engine(config: &Config) -> anyhow::Result<Engine> {
     let cipher = config.cipher()?;
-    let db = worker::db::connect_url(&config.database_url, config.backend()).await?;
-    worker::db::migrate(&db).await?;
+    let db = worker::db::connect_migrated(&config.database_url, config.backend()).await?;
     let engine = Engine::new(db, cipher, &config.public_base_url)?
         .with_live_settings(config.live)
         .with_url_policy(worker::net::UrlPolicy { allow_private: config.allow_private_urls })?

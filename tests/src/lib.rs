@@ -231,8 +231,7 @@ impl TestApp {
             logs::install();
         }
         let db = TestDb::fresh().await?;
-        let conn = worker::db::connect_url(&db.url, db.backend).await?;
-        worker::db::migrate(&conn).await?;
+        let conn = worker::db::connect_migrated(&db.url, db.backend).await?;
         let encryption_key = Cipher::generate_key();
         let cipher = Cipher::from_base64_key(&encryption_key)?;
         let engine = Engine::new(conn, cipher, PUBLIC_BASE)?.with_live_settings(live).with_url_policy(urls)?;

@@ -35,8 +35,7 @@ struct World {
 impl World {
     async fn new(sim: &ProviderSim, n: usize) -> Self {
         let db = TestDb::fresh().await.unwrap();
-        let conn = worker::db::connect_url(&db.url, db.backend).await.unwrap();
-        worker::db::migrate(&conn).await.unwrap();
+        let conn = worker::db::connect_migrated(&db.url, db.backend).await.unwrap();
         let key = Cipher::generate_key();
         let engine = Engine::new(conn, Cipher::from_base64_key(&key).unwrap(), PUBLIC_BASE).unwrap();
         engine.jobs.setup(&db.url).await.unwrap();

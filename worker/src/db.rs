@@ -67,6 +67,22 @@ pub async fn connect_url(url: &str, backend: Backend) -> anyhow::Result<Database
     Database::connect(opts).await.with_context(|| format!("cannot connect to the database ({})", redact(url)))
 }
 
+/// Connects and applies pending migrations, answering a pool whose connections all know the migrated schema.
+///
+/// On SQLite a connection keeps the schema it last read: one that ran a statement between two of a migration's
+/// `ALTER TABLE`s can prepare a later `RETURNING *` against the older table and hand sqlx a column list without
+/// the new columns ("Missing value for column ..." once the statement re-prepares). So on SQLite the migrations run
+/// on a pool of their own, closed before the pool that serves is opened.
+pub async fn connect_migrated(url: &str, backend: Backend) -> anyhow::Result<DatabaseConnection> {
+    let db = connect_url(url, backend).await?;
+    migrate(&db).await?;
+    if backend != Backend::Sqlite {
+        return Ok(db);
+    }
+    db.close().await.context("cannot close the migration pool")?;
+    connect_url(url, backend).await
+}
+
 /// Applies pending migrations. On PostgreSQL, processes starting together take turns through an advisory lock
 /// (held on a connection of its own), so only the first applies them; SQLite serialises writers by itself.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {

@@ -126,8 +126,7 @@ async fn desktop(addr: std::net::SocketAddr, token: String, after: Option<i64>, 
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let db = TestDb::fresh().await?;
-    let conn = worker::db::connect_url(&db.url, db.backend).await?;
-    worker::db::migrate(&conn).await?;
+    let conn = worker::db::connect_migrated(&db.url, db.backend).await?;
     let key = Cipher::generate_key();
     let engine = Engine::new(conn, Cipher::from_base64_key(&key)?, "http://unused.example")?;
     engine.jobs.setup(&db.url).await?;
