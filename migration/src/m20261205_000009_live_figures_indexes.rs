@@ -1,8 +1,6 @@
-//! Indexes for the live figures (`queueStats`, `agentStats`, the wallboard's snapshots): the open stints of an
-//! account, and an account's conversations by status. Before them, the open stints were found by scanning every
-//! stint the account ever had (`stats-bench`: 3.3 s at p50 on SQLite with a million ended stints).
+//! An index for the live figures (`queueStats`, `agentStats`, the wallboard's snapshots): the open stints of an
+//! account. Before it, the open stints were found by scanning every stint the account ever had (`stats-bench`: 3.3 s at p50 on SQLite with a million ended stints).
 
-use crate::helpers::index;
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
@@ -20,22 +18,13 @@ impl MigrationTrait for Migration {
                  WHERE ended_at IS NULL",
             )
             .await?;
-        manager
-            .create_index(index(
-                "ix_conversations_account_status",
-                "conversations",
-                &["account_id", "status", "substatus"],
-            ))
-            .await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for (t, i) in
-            [("conversations", "ix_conversations_account_status"), ("queue_stints", "ix_queue_stints_open_account")]
-        {
-            manager.drop_index(Index::drop().name(i).table(Alias::new(t)).to_owned()).await?;
-        }
+        manager
+            .drop_index(Index::drop().name("ix_queue_stints_open_account").table(Alias::new("queue_stints")).to_owned())
+            .await?;
         Ok(())
     }
 }
