@@ -22,6 +22,8 @@ pub struct Model {
     pub chatbot_id: Option<Uuid>,
     /// Sent by the product itself (a queue message), not by a person or a chatbot.
     pub automatic: bool,
+    /// Until when a send job holds the message (it is calling the provider); none when no job does.
+    pub send_claimed_until: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -12,6 +12,7 @@ mod m20261126_000005_live_audience;
 mod m20261126_000006_chatbots;
 mod m20261126_000007_sign_in;
 mod m20261204_000008_statistics;
+mod m20261205_000009_open_stints_and_send_claims;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000006_chatbots::Migration),
             Box::new(m20261126_000007_sign_in::Migration),
             Box::new(m20261204_000008_statistics::Migration),
+            Box::new(m20261205_000009_open_stints_and_send_claims::Migration),
         ]
     }
 }

@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tests::live::LiveClient;
 use tests::provider_sim::{ProviderSim, message_event};
-use tests::{Gql, TestApp, eventually};
+use tests::{Gql, TestApp};
 use uuid::Uuid;
 
 const AGENTS: usize = 10;
@@ -226,36 +226,45 @@ impl World {
         let mut rng = StdRng::seed_from_u64(seed);
         let c = &self.counts;
         let token = &self.supervisor;
-        for _ in 0..STEPS / 2 {
+        // The action is chosen first, then a conversation it applies to: the open list is newest first, so
+        // picking from it would mostly find conversations still waiting whenever the agents fall behind.
+        let (mut acted, mut looked) = (0, 0);
+        while acted < STEPS / 2 && looked < STEPS * 10 {
+            looked += 1;
+            let (action, substatus) = match rng.gen_range(0..4) {
+                0 => ("assignConversation", "IN_QUEUE"),
+                1 => ("transferConversation", if rng.gen_bool(0.5) { "INTERACTING" } else { "HOLD" }),
+                2 => ("requeueConversation", "ALERTING"),
+                _ => ("requeueConversation", if rng.gen_bool(0.5) { "INTERACTING" } else { "HOLD" }),
+            };
             let r = self
                 .app
-                .gql(Some(token), "{ conversations(first: 100, status: OPEN) { nodes { id substatus } } }", json!({}))
+                .gql(
+                    Some(token),
+                    "query($s: ConversationSubstatus!) { conversations(first: 100, status: OPEN, substatus: $s) { nodes { id } } }",
+                    json!({ "s": substatus }),
+                )
                 .await;
-            let open = r.ok().data("/conversations/nodes").as_array().cloned().unwrap_or_default();
-            if open.is_empty() {
-                // Load pacing, not a wait for work: nothing is open yet, look again shortly.
+            let found = r.ok().data("/conversations/nodes").as_array().cloned().unwrap_or_default();
+            if found.is_empty() {
+                // Load pacing, not a wait for work: none in that state now, look again shortly.
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             }
-            let conv = &open[rng.gen_range(0..open.len())];
-            let id = conv["id"].as_str().unwrap_or_default();
+            acted += 1;
+            let id = found[rng.gen_range(0..found.len())]["id"].as_str().unwrap_or_default();
             let to = &self.agents[rng.gen_range(0..self.agents.len())].id;
             let by_hand = |m: &str| format!("mutation($id: ID!, $u: ID!) {{ {m}(id: $id, userId: $u) {{ id }} }}");
-            match conv["substatus"].as_str() {
-                Some("IN_QUEUE") => {
-                    let r =
-                        self.app.gql(Some(token), &by_hand("assignConversation"), json!({ "id": id, "u": to })).await;
+            match action {
+                "assignConversation" => {
+                    let r = self.app.gql(Some(token), &by_hand(action), json!({ "id": id, "u": to })).await;
                     tally(&r, &c.assigns, c);
                 }
-                Some("INTERACTING" | "HOLD") if rng.gen_bool(0.5) => {
-                    let r =
-                        self.app.gql(Some(token), &by_hand("transferConversation"), json!({ "id": id, "u": to })).await;
+                "transferConversation" => {
+                    let r = self.app.gql(Some(token), &by_hand(action), json!({ "id": id, "u": to })).await;
                     tally(&r, &c.transfers, c);
                 }
-                Some("ALERTING" | "INTERACTING" | "HOLD") => {
-                    tally(&self.act(token, "requeueConversation", id).await, &c.requeues, c);
-                }
-                _ => {}
+                _ => tally(&self.act(token, action, id).await, &c.requeues, c),
             }
         }
     }
@@ -434,7 +443,8 @@ impl World {
             let r = self.app.gql(Some(&token), "mutation { setMyStatus(status: ONLINE) { status } }", json!({})).await;
             assert!(r.errors().is_empty(), "agent {i} cannot go ONLINE: {}", r.raw);
         }
-        eventually(Duration::from_secs(120), "every conversation to be worked off", || async {
+        let started = Instant::now();
+        loop {
             for a in self.agents.iter().take(DEACTIVATED) {
                 let token = &a.token();
                 let r = self.app.gql(Some(token), MINE, json!({})).await;
@@ -464,14 +474,50 @@ impl World {
                     }
                 }
             }
+            let db = &self.app.engine.db;
             let open = conversation::Entity::find()
                 .filter(conversation::Column::Status.ne(ConversationStatus::Resolved))
-                .count(&self.app.engine.db)
+                .all(db)
                 .await
                 .unwrap();
-            (open == 0).then_some(())
-        })
-        .await;
+            if open.is_empty() {
+                return;
+            }
+            if started.elapsed() > Duration::from_secs(120) {
+                // What stayed open, and where every agent stands, so that a failure can be diagnosed from the log.
+                let agents: Vec<String> = agent_state::Entity::find()
+                    .all(db)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|a| format!("{} {:?} {:?} since {}", a.user_id, a.status, a.busy_kind, a.since))
+                    .collect();
+                let convs: Vec<String> = open
+                    .iter()
+                    .take(20)
+                    .map(|c| {
+                        format!(
+                            "{} channel {} {:?}/{:?} assigned {:?} offer deadline {:?} wrap-up deadline {:?} updated {}",
+                            c.id,
+                            c.channel_id,
+                            c.status,
+                            c.substatus,
+                            c.assigned_user_id,
+                            c.offer_deadline,
+                            c.wrap_up_deadline,
+                            c.updated_at
+                        )
+                    })
+                    .collect();
+                panic!(
+                    "timed out after 120 s working every conversation off; {} still open:\n{}\nagents:\n{}",
+                    open.len(),
+                    convs.join("\n"),
+                    agents.join("\n")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
     }
 }
 

@@ -148,6 +148,7 @@ impl Setup {
             chatbot_id: Set(None),
             sent_at: Set(Some(now)),
             automatic: Set(false),
+            send_claimed_until: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         }

@@ -295,6 +295,87 @@ async fn the_acd_writes_stints_and_the_live_figures_follow_them() {
     assert_eq!(zero["rejected"], json!(1));
 }
 
+/// Today's live figures equal today's DAY bucket of `queueMetrics` however they are read: the settled slots of
+/// the day are read once and kept, the current one every time, and a change of the channel's service-level
+/// settings is seen at once.
+#[tokio::test]
+async fn live_figures_of_today_equal_the_day_bucket_as_slots_settle_and_settings_change() {
+    let d = desk_on(TestApp::spawn().await, 2, json!({})).await;
+    let app = &d.app;
+    let conv = Uuid::parse_str(&d.write("+491510000021", "hello").await).unwrap();
+    let ch = Uuid::parse_str(&d.channel).unwrap();
+    let a0 = Uuid::parse_str(d.id(0)).unwrap();
+    let now = Utc::now();
+    let fmt = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    // A time in a settled slot of today (UTC, the account's zone): a slot that ended more than two minutes ago.
+    let settled_end = DateTime::<Utc>::from_timestamp(slot(now - Span::minutes(2)) * 900, 0).unwrap();
+    let day_start = now.date_naive().and_hms_opt(0, 0, 0).unwrap().and_utc();
+    let earlier = (settled_end - Span::seconds(60) >= day_start).then(|| settled_end - Span::seconds(60));
+    let (today_bucket, live) = (
+        || async {
+            let n = fmt(Utc::now());
+            metrics(app, &n, &n, "DAY", Some(&d.channel), "CHANNEL").await.first().cloned().unwrap_or(json!({}))
+        },
+        || async { app.admin(STATS, json!({ "c": d.channel })).await.ok().data("/queueStats/0").clone() },
+    );
+    let same = |bucket: &Value, s: &Value| {
+        for (b, l) in [("offered", "offered"), ("answered", "answered"), ("abandoned", "abandoned")] {
+            assert_eq!(bucket[b].as_i64().unwrap_or(0), s[l].as_i64().unwrap(), "{b}: {bucket:#} vs {s:#}");
+        }
+        assert_eq!(
+            bucket["serviceLevel"]["numerator"].as_i64().unwrap_or(0),
+            s["serviceLevel"]["numerator"].as_i64().unwrap()
+        );
+        assert_eq!(
+            bucket["serviceLevel"]["denominator"].as_i64().unwrap_or(0),
+            s["serviceLevel"]["denominator"].as_i64().unwrap()
+        );
+    };
+
+    // Waits that ended earlier today: one answered in 10 s, one abandoned after 3 s (short).
+    if let Some(t) = earlier {
+        let rows = vec![
+            stint(app, ch, conv, &fmt(t), 10, StintOutcome::Answered, Some(a0)),
+            stint(app, ch, conv, &fmt(t), 3, StintOutcome::Abandoned, None),
+        ];
+        queue_stint::Entity::insert_many(rows).exec(&app.engine.db).await.unwrap();
+    } else {
+        eprintln!("the day started less than 17 minutes ago: no slot of today is settled yet");
+    }
+    let s = live().await;
+    same(&today_bucket().await, &s);
+    let base = if earlier.is_some() { 2 } else { 0 };
+    assert_eq!(s["offered"], json!(base));
+    // Read again: the settled slots now come from the cache, with the same result.
+    assert_eq!(live().await, s);
+
+    // A wait that ends now, in the current slot: counted at once.
+    let rows = vec![stint(app, ch, conv, &fmt(Utc::now()), 30, StintOutcome::Answered, Some(a0))];
+    queue_stint::Entity::insert_many(rows).exec(&app.engine.db).await.unwrap();
+    let s = live().await;
+    assert_eq!(s["offered"], json!(base + 1));
+    assert_eq!(s["answered"], json!(base / 2 + 1));
+    same(&today_bucket().await, &s);
+    // Target 20 s: the 10 s answer is within it, the 30 s one is not.
+    assert_eq!(s["serviceLevel"]["numerator"], json!(base / 2));
+
+    // A 5 s target counts neither answer within it, settled slots included.
+    app.admin(
+        "mutation($c: ID!, $i: ServiceLevelInput!) { setChannelServiceLevel(channelId: $c, input: $i) { id } }",
+        json!({ "c": d.channel, "i": { "targetSeconds": 5, "shortAbandonSeconds": 5, "abandonPolicy": "COUNT_AS_MISSED" } }),
+    )
+    .await
+    .ok();
+    let s = live().await;
+    assert_eq!(s["serviceLevel"]["numerator"], json!(0));
+    same(&today_bucket().await, &s);
+    // Short abandons excluded: the 3 s abandon leaves the denominator.
+    set_policy(app, &d.channel, "EXCLUDE_SHORT").await;
+    let s = live().await;
+    assert_eq!(s["serviceLevel"]["denominator"], json!(base / 2 + 1));
+    same(&today_bucket().await, &s);
+}
+
 /// The wallboard: a snapshot at once, a new one when a client starts waiting; agents are refused.
 #[tokio::test]
 async fn the_wallboard_gets_a_snapshot_then_one_per_change() {

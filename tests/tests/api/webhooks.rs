@@ -354,6 +354,7 @@ async fn our_sent_message(h: &Hooked, provider_id: &str) -> entity::message::Mod
         chatbot_id: Set(None),
         sent_at: Set(Some(now)),
         automatic: Set(false),
+        send_claimed_until: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }

@@ -215,6 +215,8 @@ pub struct Acd {
     pub(crate) below: Store,
     /// Distribution runs in progress in this process, per account (requests coalesce).
     pub distributions: std::sync::Arc<Distributions>,
+    /// Today's figures of the account's finished 15-minute slots, read once (see [`stats::DayCache`]).
+    pub(crate) days: std::sync::Arc<stats::DayCache>,
 }
 
 impl std::ops::Deref for Acd {
@@ -226,7 +228,7 @@ impl std::ops::Deref for Acd {
 
 impl Acd {
     pub(crate) fn new(below: Store) -> Self {
-        Self { below, distributions: Default::default() }
+        Self { below, distributions: Default::default(), days: Default::default() }
     }
 
     /// The one commit of every change at or above the ACD: commits the unit of work (events, wake-ups) and then

@@ -33,7 +33,7 @@ pub enum Granularity {
     Day,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum GroupBy {
     Channel,
     Agent,
@@ -200,6 +200,9 @@ fn to_time(slot: i64) -> DateTime<Utc> {
 /// One row of the grouped reads: `(bucket index, channel, key)`.
 type Cell = (usize, Uuid, Option<Uuid>);
 
+/// Figures per `(bucket index, key)`, with the abandon policies their service levels used.
+type Cells = BTreeMap<(usize, Option<Uuid>), (Figures, HashSet<AbandonPolicy>)>;
+
 fn big(expr: &str) -> String {
     format!("CAST(COALESCE({expr}, 0) AS BIGINT)")
 }
@@ -257,22 +260,9 @@ impl Acd {
             .into_iter()
             .collect();
         let bounds = boundaries(q.from, q.to, q.granularity, tz);
-        let mut cells: BTreeMap<(usize, Option<Uuid>), (Figures, HashSet<AbandonPolicy>)> = BTreeMap::new();
+        let mut cells = Cells::new();
         for (first, base, k, n) in segments(&bounds) {
-            let hi = base + k * n as i64;
-            for (cell, f) in self.stint_cells(db, account_id, q, base, k, hi).await? {
-                let (b, ch, key) = cell;
-                let policy = channels.get(&ch).copied().unwrap_or(AbandonPolicy::CountAsMissed);
-                let mut f = f;
-                f.service_level_denominator =
-                    service_level_denominator(policy, f.answered, f.abandoned, f.short_abandoned);
-                let e = cells.entry((first + b, key)).or_default();
-                e.0.add(&f);
-                e.1.insert(policy);
-            }
-            for ((b, _, key), f) in self.offer_cells(db, account_id, q, base, k, hi).await? {
-                cells.entry((first + b, key)).or_default().0.add(&f);
-            }
+            self.add_cells(db, account_id, q, &channels, (first, base, k, base + k * n as i64), &mut cells).await?;
         }
         Ok(cells
             .into_iter()
@@ -285,6 +275,32 @@ impl Acd {
                 figures,
             })
             .collect())
+    }
+
+    /// Adds the figures of the buckets `base + k*i .. base + k*(i+1)` below `hi` to `cells`, as buckets
+    /// `first + i`, with the abandon policy each channel's service level used.
+    async fn add_cells<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        account_id: Uuid,
+        q: &MetricsQuery,
+        channels: &HashMap<Uuid, AbandonPolicy>,
+        (first, base, k, hi): (usize, i64, i64, i64),
+        cells: &mut Cells,
+    ) -> Result<()> {
+        for (cell, f) in self.stint_cells(db, account_id, q, base, k, hi).await? {
+            let (b, ch, key) = cell;
+            let policy = channels.get(&ch).copied().unwrap_or(AbandonPolicy::CountAsMissed);
+            let mut f = f;
+            f.service_level_denominator = service_level_denominator(policy, f.answered, f.abandoned, f.short_abandoned);
+            let e = cells.entry((first + b, key)).or_default();
+            e.0.add(&f);
+            e.1.insert(policy);
+        }
+        for ((b, _, key), f) in self.offer_cells(db, account_id, q, base, k, hi).await? {
+            cells.entry((first + b, key)).or_default().0.add(&f);
+        }
+        Ok(())
     }
 
     async fn stint_cells<C: ConnectionTrait>(
@@ -519,6 +535,95 @@ fn day_start(now: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
     to_time(b[0])
 }
 
+/// How long after a slot's end no unit of work can still be writing a figure into it: a figure's slot is its
+/// unit of work's clock when it ends the stint or assignment, and units of work last milliseconds.
+const SLOT_SETTLED: Duration = Duration::minutes(2);
+
+/// The settings a channel's figures are computed with: `(channel, abandon policy, target s, short abandon s)`.
+type Settings = Vec<(Uuid, AbandonPolicy, i32, i32)>;
+
+/// What grouping of an account's today figures a cache entry holds.
+type DayKey = (Uuid, GroupBy, Option<Uuid>);
+
+/// Today's figures of an account's finished slots, per grouping: the live figures (every wallboard's snapshot,
+/// every `queueStats`) then read only the slots since, not the whole day. The same sums as `queueMetrics`,
+/// memoized, not a second counter: a slot's figures never change once the slot is settled (every stint and
+/// assignment is written whole, with its slot, by the unit of work that ends it, and none is deleted), and an
+/// entry is only used for the same day and the same channel settings it was read with. Each process keeps its
+/// own; a new day or changed settings start the entry again.
+#[derive(Default)]
+pub struct DayCache {
+    days: std::sync::Mutex<HashMap<DayKey, Day>>,
+}
+
+#[derive(Clone)]
+struct Day {
+    start: i64,
+    settings: Settings,
+    /// The slots `start..upto` are in `cells`.
+    upto: i64,
+    cells: Cells,
+}
+
+impl DayCache {
+    fn get(&self, key: &DayKey, start: i64, settings: &Settings) -> Option<(i64, Cells)> {
+        let days = self.days.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        days.get(key).filter(|d| d.start == start && &d.settings == settings).map(|d| (d.upto, d.cells.clone()))
+    }
+
+    fn put(&self, key: DayKey, day: Day) {
+        let mut days = self.days.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Another request may have read further meanwhile: keep the entry that covers more.
+        let keep =
+            days.get(&key).is_some_and(|d| d.start == day.start && d.settings == day.settings && d.upto >= day.upto);
+        if !keep {
+            days.insert(key, day);
+        }
+    }
+}
+
+impl Acd {
+    /// Today's figures (the account's day containing `now`) per channel or agent: what `metrics` gives for
+    /// today's one DAY bucket, with the settled slots taken from the [`DayCache`].
+    async fn today(
+        &self,
+        account_id: Uuid,
+        channel_id: Option<Uuid>,
+        group_by: GroupBy,
+        tz: Tz,
+        now: DateTime<Utc>,
+    ) -> Result<HashMap<Option<Uuid>, Figures>> {
+        let db = &self.db;
+        let mut settings: Settings = channel::Entity::find()
+            .select_only()
+            .column(channel::Column::Id)
+            .column(channel::Column::SlAbandonPolicy)
+            .column(channel::Column::SlTargetSeconds)
+            .column(channel::Column::SlShortAbandonSeconds)
+            .filter(channel::Column::AccountId.eq(account_id))
+            .into_tuple()
+            .all(db)
+            .await?;
+        settings.sort_by_key(|s| s.0);
+        let policies: HashMap<Uuid, AbandonPolicy> = settings.iter().map(|(id, p, _, _)| (*id, *p)).collect();
+        let b = boundaries(now, now, Granularity::Day, tz);
+        let (start, end) = (b[0], b[b.len() - 1]);
+        let settled = slot(now - SLOT_SETTLED).clamp(start, end);
+        let q = MetricsQuery { from: now, to: now, granularity: Granularity::Day, channel_id, group_by };
+        let key = (account_id, group_by, channel_id);
+        let (mut upto, mut cells) = self.days.get(&key, start, &settings).unwrap_or((start, Cells::new()));
+        if upto < settled {
+            self.add_cells(db, account_id, &q, &policies, (0, upto, settled - upto, settled), &mut cells).await?;
+            upto = settled;
+            self.days.put(key, Day { start, settings, upto, cells: cells.clone() });
+        }
+        if upto < end {
+            self.add_cells(db, account_id, &q, &policies, (0, upto, end - upto, end), &mut cells).await?;
+        }
+        Ok(cells.into_iter().map(|((_, key), (f, _))| (key, f)).collect())
+    }
+}
+
 impl Acd {
     /// `queueStats`: the live figures of one channel, or of every live channel of the account.
     pub async fn queue_stats(&self, actor: &Actor, channel_id: Option<Uuid>) -> Result<Vec<QueueStats>> {
@@ -600,10 +705,7 @@ impl Acd {
         let loads = loads(db, actor.account_id).await?;
 
         let today_start = day_start(now, tz);
-        let metrics =
-            MetricsQuery { from: now, to: now, granularity: Granularity::Day, channel_id, group_by: GroupBy::Channel };
-        let today: HashMap<Option<Uuid>, Figures> =
-            self.metrics(db, actor.account_id, &metrics, tz).await?.into_iter().map(|b| (b.key, b.figures)).collect();
+        let today = self.today(actor.account_id, None, GroupBy::Channel, tz, now).await?;
 
         let mut out = Vec::with_capacity(channels.len());
         for ch in &channels {
@@ -689,10 +791,7 @@ impl Acd {
         let loads = loads(db, actor.account_id).await?;
         let now = db_now(db).await?;
         let tz = account_zone(db, actor.account_id).await?;
-        let q =
-            MetricsQuery { from: now, to: now, granularity: Granularity::Day, channel_id, group_by: GroupBy::Agent };
-        let today: HashMap<Option<Uuid>, Figures> =
-            self.metrics(db, actor.account_id, &q, tz).await?.into_iter().map(|b| (b.key, b.figures)).collect();
+        let today = self.today(actor.account_id, channel_id, GroupBy::Agent, tz, now).await?;
         let mut out: Vec<AgentStats> = users
             .iter()
             .map(|u| {

@@ -270,6 +270,7 @@ impl Domain {
                 chatbot_id: Set(None),
                 sent_at: Set(m.sent_at),
                 automatic: Set(false),
+                send_claimed_until: Set(None),
                 created_at: Set(now),
                 updated_at: Set(now),
             })

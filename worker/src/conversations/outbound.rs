@@ -12,14 +12,13 @@ use crate::live::{NewEvent, Uow};
 use crate::phone::normalise_e164;
 use crate::provider::OutboundMessage;
 use crate::{Error, FieldError, Result, actor::Actor};
-use anyhow::Context;
 use chrono::{DateTime, Utc};
 use entity::{
     ConversationStatus, ConversationSubstatus, DeliveryStatus, Direction, EventKind, OfferOrigin, channel, contact,
     conversation, message, phone_number,
 };
 use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use uuid::Uuid;
@@ -33,6 +32,9 @@ pub const SEND_ATTEMPTS: u32 = 5;
 const SEND_BACKOFF_MAX: Duration = Duration::from_secs(4);
 /// A provider's `Retry-After` is honoured up to this long.
 const RETRY_AFTER_CAP: Duration = Duration::from_secs(300);
+/// How long a send job holds a message while it calls the provider: longer than a provider call can take (its
+/// connect and request timeouts), so a lease only runs out when its job died mid-call.
+const SEND_LEASE: Duration = Duration::from_secs(60);
 
 /// The wait before provider call `attempt + 1`: exponential from 1 s, capped at [`SEND_BACKOFF_MAX`]. An agent
 /// is waiting for the outcome, so a message gives up (FAILED, PROVIDER_UNREACHABLE, resendable) after about
@@ -147,6 +149,7 @@ fn new_outbound(
         chatbot_id,
         sent_at: None,
         automatic: author == Author::Automatic,
+        send_claimed_until: None,
         created_at: now,
         updated_at: now,
     }
@@ -432,6 +435,14 @@ impl Domain {
             tracing::debug!(%earlier, "an earlier message of the conversation is not sent yet; waits for it");
             return Ok(());
         }
+        // A message can have two send jobs: its own, and the one its predecessor's outcome queued. Whichever
+        // claims it calls the provider; the other checks again when the claim's lease ends (by then the message
+        // is no longer QUEUED, unless the claiming job died mid-call).
+        if !self.claim_send(&m).await? {
+            tracing::debug!("another send job holds the message; checked again when its lease ends");
+            enqueue(&self.db, job, Due::After(SEND_LEASE)).await?;
+            return Ok(());
+        }
         let Some(conv) = conversation::Entity::find_by_id(m.conversation_id).one(&self.db).await? else {
             return Ok(());
         };
@@ -449,10 +460,15 @@ impl Domain {
         }
         // A key stored under another encryption key is an error for apalis to retry and then a failed job admins
         // see and can retry once the key is fixed; the message stays QUEUED meanwhile.
-        let key = self
-            .cipher
-            .decrypt(&number.api_key_enc)
-            .context("the number's stored API key cannot be decrypted with this deployment's encryption key")?;
+        let key = match self.cipher.decrypt(&number.api_key_enc) {
+            Ok(key) => key,
+            Err(e) => {
+                self.release_send(m.id).await?;
+                return Err(e
+                    .context("the number's stored API key cannot be decrypted with this deployment's encryption key")
+                    .into());
+            }
+        };
         let out = OutboundMessage {
             from: number.e164.clone(),
             to: to.e164.clone(),
@@ -470,13 +486,42 @@ impl Domain {
                 tracing::warn!(error = %e, ?delay, "provider unavailable; send retried later");
                 let next = SendMessage { message_id: m.id, attempt: job.attempt + 1 };
                 enqueue(&self.db, &next, Due::After(delay)).await?;
-                Ok(())
+                self.release_send(m.id).await
             }
             Err(e) => {
                 tracing::warn!(error = %e, "send failed");
                 self.finish_send(&m, DeliveryStatus::Failed, None, Some(e.reason_code())).await
             }
         }
+    }
+
+    /// Takes the message for this job's provider call: only while it is QUEUED and no other job holds it (or the
+    /// holder's lease ran out). One conditional UPDATE, so of two racing jobs exactly one gets it.
+    async fn claim_send(&self, m: &message::Model) -> Result<bool> {
+        let now = Utc::now();
+        let until = now + chrono::Duration::from_std(SEND_LEASE).unwrap_or_default();
+        let r = message::Entity::update_many()
+            .col_expr(message::Column::SendClaimedUntil, Expr::value(Some(until)))
+            .filter(message::Column::Id.eq(m.id))
+            .filter(message::Column::DeliveryStatus.eq(DeliveryStatus::Queued))
+            .filter(
+                Condition::any()
+                    .add(message::Column::SendClaimedUntil.is_null())
+                    .add(message::Column::SendClaimedUntil.lt(now)),
+            )
+            .exec(&self.db)
+            .await?;
+        Ok(r.rows_affected == 1)
+    }
+
+    /// Lets go of a message whose provider call is retried later, so that the retry can take it at once.
+    async fn release_send(&self, message_id: Uuid) -> Result<()> {
+        message::Entity::update_many()
+            .col_expr(message::Column::SendClaimedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+            .filter(message::Column::Id.eq(message_id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
     }
 
     /// Records a send's outcome, only while the message is still QUEUED (a re-run job changes nothing), and
@@ -492,7 +537,8 @@ impl Domain {
         let mut q = message::Entity::update_many()
             .col_expr(message::Column::DeliveryStatus, Expr::value(Some(status)))
             .col_expr(message::Column::DeliveryError, Expr::value(error.map(str::to_owned)))
-            .col_expr(message::Column::UpdatedAt, Expr::value(now));
+            .col_expr(message::Column::UpdatedAt, Expr::value(now))
+            .col_expr(message::Column::SendClaimedUntil, Expr::value(Option::<DateTime<Utc>>::None));
         if let Some(pid) = provider_id {
             q = q
                 .col_expr(message::Column::ProviderMessageId, Expr::value(Some(pid)))
