@@ -469,3 +469,102 @@ async fn waiting_clients_are_told_their_place_until_they_say_stop() {
     let after = queue_stint::Entity::find_by_id(wait.id).one(&app.engine.db).await.unwrap().unwrap();
     assert_eq!(after.updates_sent, 1);
 }
+
+/// Queue messages after the first: only when the position improved AND `everySeconds` passed since the last one
+/// (however early a check runs), never outside the 24-hour window since the client's last message, at most
+/// `maxPerWait`. Time is moved by writing the stored times back (the last message's time, the client's last
+/// message), and the check is run directly, as its job would.
+#[tokio::test]
+async fn queue_updates_wait_for_a_better_place_the_interval_and_the_window() {
+    let d = desk_on(TestApp::spawn().await, 1, json!({})).await;
+    d.sim.add_number(crate::acd::OUR, crate::acd::KEY, true);
+    let app = &d.app;
+    let db = &app.engine.db;
+    app.admin(
+        "mutation($c: ID!) { setChannelQueueMessages(channelId: $c,
+            input: { enabled: true, firstAfterSeconds: 1, everySeconds: 120, maxPerWait: 3 }) { id } }",
+        json!({ "c": d.channel }),
+    )
+    .await
+    .ok();
+    let (a, b, c) = ("+491510000041", "+491510000042", "+491510000043");
+    let (ca, cb, cc) = (d.write(a, "hi").await, d.write(b, "hi").await, d.write(c, "hi").await);
+    let told = |conv: String| async move {
+        let r = app
+            .admin("query($id: ID!) { conversation(id: $id) { messages { text automatic } } }", json!({ "id": conv }))
+            .await;
+        let msgs = r.ok().data("/conversation/messages").as_array().unwrap().clone();
+        msgs.into_iter()
+            .filter(|m| m["automatic"] == json!(true))
+            .map(|m| m["text"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    for conv in [&ca, &cb, &cc] {
+        eventually(WAIT, "every waiting client's first message", || async {
+            (told(conv.clone()).await.len() == 1).then_some(())
+        })
+        .await;
+    }
+    assert!(told(cc.clone()).await[0].contains("number 3 in the queue"));
+    let wait = queue_stint::Entity::find()
+        .filter(queue_stint::Column::ConversationId.eq(cc.parse::<Uuid>().unwrap()))
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    let check = QueueUpdate { stint_id: wait.id, conversation_id: wait.conversation_id };
+    let (sid, cid) = (wait.id, wait.conversation_id);
+    // The last message `everySeconds` (120) and one more second ago; optionally at another position.
+    let back = |position: Option<i32>| async move {
+        let s = queue_stint::Entity::find_by_id(sid).one(db).await.unwrap().unwrap();
+        let mut m: queue_stint::ActiveModel = s.clone().into();
+        m.last_update_at = Set(s.last_update_at.map(|t| t - Span::seconds(121)));
+        if let Some(p) = position {
+            m.last_update_position = Set(Some(p));
+        }
+        queue_stint::Entity::update(m).exec(db).await.unwrap();
+    };
+
+    // The first ahead leaves: a better place, but everySeconds has not passed yet.
+    d.act(&app.admin_token, "resolveConversation", &ca).await.ok();
+    app.engine.run_queue_update(&check).await.unwrap();
+    assert_eq!(told(cc.clone()).await.len(), 1, "an update came before everySeconds passed");
+    back(None).await;
+    app.engine.run_queue_update(&check).await.unwrap();
+    let now_told = told(cc.clone()).await;
+    assert_eq!(now_told.len(), 2);
+    assert!(now_told[1].contains("now number 2 in the queue"), "{}", now_told[1]);
+    // Time passed, but the place is the same: nothing.
+    back(None).await;
+    app.engine.run_queue_update(&check).await.unwrap();
+    assert_eq!(told(cc.clone()).await.len(), 2, "an update without a better place");
+
+    // The second ahead leaves, but the client last wrote 25 hours ago: outside the window, nothing.
+    d.act(&app.admin_token, "resolveConversation", &cb).await.ok();
+    let inbound = |at: DateTime<Utc>| async move {
+        entity::message::Entity::update_many()
+            .col_expr(entity::message::Column::CreatedAt, sea_orm::sea_query::Expr::value(at))
+            .filter(entity::message::Column::ConversationId.eq(cid))
+            .filter(entity::message::Column::Direction.eq(entity::Direction::Inbound))
+            .exec(db)
+            .await
+            .unwrap();
+    };
+    inbound(Utc::now() - Span::hours(25)).await;
+    back(None).await;
+    app.engine.run_queue_update(&check).await.unwrap();
+    assert_eq!(told(cc.clone()).await.len(), 2, "an update outside the 24-hour window");
+    inbound(Utc::now() - Span::hours(23)).await;
+    app.engine.run_queue_update(&check).await.unwrap();
+    let now_told = told(cc.clone()).await;
+    assert_eq!(now_told.len(), 3);
+    assert!(now_told[2].contains("now number 1 in the queue"), "{}", now_told[2]);
+
+    // maxPerWait (3) reached: nothing more, even at a better place after everySeconds.
+    back(Some(9)).await;
+    app.engine.run_queue_update(&check).await.unwrap();
+    assert_eq!(told(cc.clone()).await.len(), 3, "more than maxPerWait updates");
+    let after = queue_stint::Entity::find_by_id(sid).one(db).await.unwrap().unwrap();
+    assert_eq!((after.updates_sent, after.last_update_position), (3, Some(9)));
+    assert_eq!(d.conv(&cc).await["substatus"], json!("IN_QUEUE"));
+}

@@ -80,8 +80,12 @@ impl Domain {
         let Some(estimate) = estimate else { return Ok(()) };
         let position = estimate.position;
         let improved = stint.last_update_position.is_none_or(|p| i64::from(p) > position as i64);
-        if stint.updates_sent > 0 && !improved {
-            enqueue(&txn, job, Due::At(now + Duration::seconds(RECHECK_SECONDS))).await?;
+        // An update waits `everySeconds` after the last message, whenever its check runs.
+        let allowed = stint.last_update_at.map(|t| t + Duration::seconds(i64::from(settings.every_seconds)));
+        let early = allowed.filter(|t| *t > now);
+        if stint.updates_sent > 0 && (!improved || early.is_some()) {
+            let again = early.unwrap_or(now + Duration::seconds(RECHECK_SECONDS));
+            enqueue(&txn, job, Due::At(again)).await?;
             self.commit(txn).await?;
             return Ok(());
         }
