@@ -8,12 +8,18 @@
 //!    until every one has received every event of its own after its cursor (checked against the event log:
 //!    none missing, none twice, in order).
 //!
+//! `--trace` prints the slowest 10 deliveries of step 2 with where their time went, from the times the product
+//! stores anyway (no instrumentation of its own): ack -> the inbound unit of work's first write (the job's pickup,
+//! and on SQLite the wait for the write lock), that unit of work (to its last statement before commit), -> the
+//! distribution batch that offered it took the ACD lock, -> received by the desktop (the rest of the batch, its
+//! commit and the fan-out); with the batch's size (offers it wrote at that instant).
+//!
 //! Setup rows (agents, their tokens and statuses) are written straight to the database.
 //!
 //! TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres \
 //!   cargo run --release -p tests --bin live-bench -- --agents 1000 --rate 100 --secs 20 --gap-secs 30
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use clap::Parser;
 use entity::{AgentStatus, Role, agent_state, api_token, channel_agent, live_event, user};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
@@ -42,6 +48,9 @@ struct Args {
     secs: u64,
     #[arg(long, default_value_t = 30)]
     gap_secs: u64,
+    /// Print the slowest 10 deliveries' breakdown.
+    #[arg(long)]
+    trace: bool,
 }
 
 const OUR: &str = "+14155550777";
@@ -88,8 +97,11 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// A delivery whose OFFERED reached its desktop: (ms from ack, conversation, client, acked, received).
+type Delivery = (f64, String, String, DateTime<Utc>, DateTime<Utc>);
+
 /// One desktop: what it received (cursor, kind, conversation, when).
-type Received = Arc<Mutex<Vec<(i64, String, String, Instant, f64)>>>;
+type Received = Arc<Mutex<Vec<(i64, String, String, Instant, f64, DateTime<Utc>)>>>;
 
 async fn desktop(addr: std::net::SocketAddr, token: String, after: Option<i64>, got: Received) -> anyhow::Result<()> {
     let mut c = match LiveClient::connect(addr, TRANSPORT_WS, &token).await {
@@ -117,7 +129,8 @@ async fn desktop(addr: std::net::SocketAddr, token: String, after: Option<i64>, 
             (Utc::now() - at.with_timezone(&Utc)).num_microseconds().unwrap_or(0) as f64 / 1000.0
         });
         if let Ok(mut g) = got.lock() {
-            g.push((cursor, e["kind"].as_str().unwrap_or_default().to_owned(), conv, Instant::now(), lag));
+            let kind = e["kind"].as_str().unwrap_or_default().to_owned();
+            g.push((cursor, kind, conv, Instant::now(), lag, Utc::now()));
         }
     }
 }
@@ -281,7 +294,8 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // 2. Traffic: webhook ack -> OFFERED on the desktop.
-    let acks: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    type Acks = HashMap<String, (Instant, DateTime<Utc>)>;
+    let acks: Arc<Mutex<Acks>> = Arc::default();
     let sim = Arc::new(sim);
     let send = |from: usize, n: usize| {
         let sim = sim.clone();
@@ -299,7 +313,7 @@ async fn main() -> anyhow::Result<()> {
                 posts.push(tokio::spawn(async move {
                     let body = message_event(&format!("live-{i}"), OUR, &client, "hello");
                     let (status, _) = sim.post_webhook(&hook, KEY, &body).await;
-                    let acked = Instant::now();
+                    let acked = (Instant::now(), Utc::now());
                     if status == 200
                         && let Ok(mut a) = acks.lock()
                     {
@@ -328,17 +342,21 @@ async fn main() -> anyhow::Result<()> {
     let convs = conversation_clients(&engine).await?;
     let mut lat = Vec::new();
     let mut fanout = Vec::new();
+    // (ms, conversation, client, acked, received) of every OFFERED matched to its acknowledgement.
+    let mut deliveries: Vec<Delivery> = Vec::new();
     {
         let acks = acks.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
         for r in &received {
             let Ok(g) = r.lock() else { continue };
-            for (_, kind, conv, at, lag) in g.iter() {
+            for (_, kind, conv, at, lag, wall) in g.iter() {
                 if kind != "OFFERED" {
                     continue;
                 }
                 fanout.push(*lag);
-                if let Some(acked) = convs.get(conv).and_then(|c| acks.get(c)) {
-                    lat.push(at.saturating_duration_since(*acked).as_secs_f64() * 1000.0);
+                if let Some((client, (acked, acked_wall))) = convs.get(conv).and_then(|c| Some((c, acks.get(c)?))) {
+                    let ms = at.saturating_duration_since(*acked).as_secs_f64() * 1000.0;
+                    lat.push(ms);
+                    deliveries.push((ms, conv.clone(), client.clone(), *acked_wall, *wall));
                 }
             }
         }
@@ -373,6 +391,11 @@ async fn main() -> anyhow::Result<()> {
         pct(&mut fanout, 0.5),
         pct(&mut fanout, 0.99)
     );
+    if args.trace {
+        deliveries.sort_by(|a, b| b.0.total_cmp(&a.0));
+        deliveries.truncate(10);
+        trace(&engine, &backend, &deliveries).await?;
+    }
 
     // 3. Everyone disconnects; events go on; everyone reconnects with `after` at once.
     for t in &tasks {
@@ -447,6 +470,54 @@ async fn main() -> anyhow::Result<()> {
         t.abort();
     }
     drop(children);
+    Ok(())
+}
+
+/// The slowest deliveries' breakdown, from the times the product stored (see the module's doc).
+async fn trace(engine: &Engine, backend: &str, slowest: &[Delivery]) -> anyhow::Result<()> {
+    use entity::{contact, conversation, conversation_offer, webhook_delivery};
+    let ms = |a: DateTime<Utc>, b: DateTime<Utc>| (b - a).num_microseconds().unwrap_or(0) as f64 / 1000.0;
+    println!(
+        "[{backend}] slowest {}: total = ack->pickup + inbound + ->distribution + ->desktop (ms; batch = offers written with it)",
+        slowest.len()
+    );
+    for (total, conv, client, acked, received) in slowest {
+        let i = client.trim_start_matches("+4916").trim_start_matches('0');
+        let delivery = webhook_delivery::Entity::find()
+            .filter(
+                webhook_delivery::Column::DedupeKey.eq(format!("message:live-{}", if i.is_empty() { "0" } else { i })),
+            )
+            .one(&engine.db)
+            .await?;
+        let Some(c) = conversation::Entity::find_by_id(conv.parse::<Uuid>()?).one(&engine.db).await? else {
+            continue;
+        };
+        let first_write = contact::Entity::find_by_id(c.contact_id).one(&engine.db).await?.map(|k| k.created_at);
+        let offer = conversation_offer::Entity::find()
+            .filter(conversation_offer::Column::ConversationId.eq(c.id))
+            .order_by_asc(conversation_offer::Column::OfferedAt)
+            .one(&engine.db)
+            .await?;
+        let batch = match &offer {
+            Some(o) => {
+                conversation_offer::Entity::find()
+                    .filter(conversation_offer::Column::OfferedAt.eq(o.offered_at))
+                    .count(&engine.db)
+                    .await?
+            }
+            None => 0,
+        };
+        match (first_write, delivery.and_then(|d| d.processed_at), offer) {
+            (Some(w), Some(p), Some(o)) => println!(
+                "  {total:7.1} = {:7.1} + {:6.1} + {:7.1} + {:7.1}  batch {batch:4}  {client}",
+                ms(*acked, w),
+                ms(w, p),
+                ms(p, o.offered_at),
+                ms(o.offered_at, *received)
+            ),
+            _ => println!("  {total:7.1}  (times not found)  {client}"),
+        }
+    }
     Ok(())
 }
 
