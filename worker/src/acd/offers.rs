@@ -139,8 +139,12 @@ impl Acd {
         let (txn, now) = self.begin_acd(actor.account_id).await?;
         let conv = match offer_for(&txn, actor, id, now).await? {
             Some(conv) => conv,
-            // A retried accept that already won.
-            None => return self.conversation(actor, id).await,
+            // A retried accept that already won: its answer is read after the transaction ends, so this request
+            // never holds the write lock (SQLite) while it waits for a second pooled connection.
+            None => {
+                drop(txn);
+                return self.conversation(actor, id).await;
+            }
         };
         let r = conversation::Entity::update_many()
             .col_expr(conversation::Column::Substatus, Expr::value(Some(ConversationSubstatus::Interacting)))

@@ -11,10 +11,12 @@ use uuid::Uuid;
 impl Domain {
     /// Adds a user to a channel's agent list. Adding someone already listed is refused as a duplicate.
     pub async fn add_channel_agent(&self, actor: &Actor, channel_id: Uuid, user_id: &str) -> Result<user::Model> {
-        let txn = self.begin_uow().await?;
-        let ch = self.channel_for_change(&txn, actor, channel_id).await?;
+        // The agent is checked (on the pool) before the transaction begins, so this request never holds the write
+        // lock (SQLite) while it waits for a second pooled connection.
         let mut errors = Vec::new();
         let mut agents = self.check_agents(actor, &[user_id.to_owned()], "userId", false, &mut errors).await?;
+        let txn = self.begin_uow().await?;
+        let ch = self.channel_for_change(&txn, actor, channel_id).await?;
         let Some(agent) = agents.pop().filter(|_| errors.is_empty()) else {
             return Err(Error::Invalid(errors));
         };
