@@ -97,8 +97,9 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// A delivery whose OFFERED reached its desktop: (ms from ack, conversation, client, acked, received).
-type Delivery = (f64, String, String, DateTime<Utc>, DateTime<Utc>);
+/// A delivery whose OFFERED reached its desktop: (ms from ack, conversation, client, its message id, acked,
+/// received).
+type Delivery = (f64, String, String, String, DateTime<Utc>, DateTime<Utc>);
 
 /// One desktop: what it received (cursor, kind, conversation, when).
 type Received = Arc<Mutex<Vec<(i64, String, String, Instant, f64, DateTime<Utc>)>>>;
@@ -282,7 +283,7 @@ async fn main() -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-    // Subscribed: every desktop's stream starts with the BUSY -> ONLINE it did not see; give the server a moment.
+    // Give the server a moment to finish the subscriptions before reading its memory.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = rss_kib(api_pid);
     println!(
@@ -294,7 +295,8 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // 2. Traffic: webhook ack -> OFFERED on the desktop.
-    type Acks = HashMap<String, (Instant, DateTime<Utc>)>;
+    /// Client -> (acknowledged, the same on the wall clock, the message's id).
+    type Acks = HashMap<String, (Instant, DateTime<Utc>, String)>;
     let acks: Arc<Mutex<Acks>> = Arc::default();
     let sim = Arc::new(sim);
     let send = |from: usize, n: usize| {
@@ -311,9 +313,10 @@ async fn main() -> anyhow::Result<()> {
                 let (sim, hook, acks) = (sim.clone(), hook.clone(), acks.clone());
                 // Each post is its own task, so its acknowledgement is stamped when it arrives.
                 posts.push(tokio::spawn(async move {
-                    let body = message_event(&format!("live-{i}"), OUR, &client, "hello");
+                    let id = format!("live-{i}");
+                    let body = message_event(&id, OUR, &client, "hello");
                     let (status, _) = sim.post_webhook(&hook, KEY, &body).await;
-                    let acked = (Instant::now(), Utc::now());
+                    let acked = (Instant::now(), Utc::now(), id);
                     if status == 200
                         && let Ok(mut a) = acks.lock()
                     {
@@ -342,7 +345,7 @@ async fn main() -> anyhow::Result<()> {
     let convs = conversation_clients(&engine).await?;
     let mut lat = Vec::new();
     let mut fanout = Vec::new();
-    // (ms, conversation, client, acked, received) of every OFFERED matched to its acknowledgement.
+    // Every OFFERED matched to its acknowledgement.
     let mut deliveries: Vec<Delivery> = Vec::new();
     {
         let acks = acks.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
@@ -353,10 +356,10 @@ async fn main() -> anyhow::Result<()> {
                     continue;
                 }
                 fanout.push(*lag);
-                if let Some((client, (acked, acked_wall))) = convs.get(conv).and_then(|c| Some((c, acks.get(c)?))) {
+                if let Some((client, (acked, acked_wall, id))) = convs.get(conv).and_then(|c| Some((c, acks.get(c)?))) {
                     let ms = at.saturating_duration_since(*acked).as_secs_f64() * 1000.0;
                     lat.push(ms);
-                    deliveries.push((ms, conv.clone(), client.clone(), *acked_wall, *wall));
+                    deliveries.push((ms, conv.clone(), client.clone(), id.clone(), *acked_wall, *wall));
                 }
             }
         }
@@ -481,12 +484,9 @@ async fn trace(engine: &Engine, backend: &str, slowest: &[Delivery]) -> anyhow::
         "[{backend}] slowest {}: total = ack->pickup + inbound + ->distribution + ->desktop (ms; batch = offers written with it)",
         slowest.len()
     );
-    for (total, conv, client, acked, received) in slowest {
-        let i = client.trim_start_matches("+4916").trim_start_matches('0');
+    for (total, conv, client, id, acked, received) in slowest {
         let delivery = webhook_delivery::Entity::find()
-            .filter(
-                webhook_delivery::Column::DedupeKey.eq(format!("message:live-{}", if i.is_empty() { "0" } else { i })),
-            )
+            .filter(webhook_delivery::Column::DedupeKey.eq(format!("message:{id}")))
             .one(&engine.db)
             .await?;
         let Some(c) = conversation::Entity::find_by_id(conv.parse::<Uuid>()?).one(&engine.db).await? else {
