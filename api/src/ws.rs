@@ -142,8 +142,8 @@ async fn serve(
             }
         }
     };
-    let gql = async_graphql::http::WebSocket::new(schema, input, protocol).on_connection_init(on_init);
-    futures::pin_mut!(gql);
+    // Boxed so that it can be dropped (with the subscriptions it runs) before the connection's end is recorded.
+    let mut gql = Box::pin(async_graphql::http::WebSocket::new(schema, input, protocol).on_connection_init(on_init));
 
     let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
     futures::pin_mut!(init_deadline);
@@ -151,6 +151,8 @@ async fn serve(
     let mut actor: Option<Actor> = None;
     let mut registered: Option<(Uuid, watch::Receiver<bool>)> = None;
     let mut desktop: Option<Uuid> = None;
+    // Recording the desktop connection, as a task of its own: this loop keeps polling `gql` meanwhile.
+    let mut recording: Option<tokio::task::JoinHandle<worker::Result<Option<Uuid>>>> = None;
     let mut init_done = false;
 
     let ending: Option<Message> = loop {
@@ -160,6 +162,12 @@ async fn serve(
                     let _ = rx.wait_for(|r| *r).await;
                 }
                 None => std::future::pending::<()>().await,
+            }
+        };
+        let recorded = async {
+            match recording.as_mut() {
+                Some(task) => task.await,
+                None => std::future::pending().await,
             }
         };
         tokio::select! {
@@ -189,10 +197,14 @@ async fn serve(
                 let Ok(a) = a else { continue };
                 actor = Some(a);
                 registered = Some(connections.add(&engine, a.token_id));
-                match engine.desktop_connected(&a).await {
-                    Ok(id) => desktop = id,
-                    Err(e) => tracing::warn!(error = ?e, "cannot record the desktop connection"),
-                }
+                // Not awaited here: while an arm's body awaits, `gql` is not polled, and a query of one of its
+                // subscriptions can be handed a pooled connection it keeps until then (`worker::db::detached`).
+                let engine = engine.clone();
+                recording = Some(tokio::spawn(async move { engine.desktop_connected(&a).await }));
+            }
+            done = recorded => {
+                recording = None;
+                desktop = recorded_desktop(done);
             }
             _ = &mut init_deadline, if actor.is_none() => {
                 break Some(close(CLOSE_INIT_TIMEOUT, "Connection initialisation timeout"));
@@ -216,13 +228,32 @@ async fn serve(
         let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(frame)).await;
     }
     let _ = sink.close().await;
+    drop(gql);
     if let Some((id, _)) = registered {
         connections.remove(id);
+    }
+    if let Some(task) = recording {
+        desktop = recorded_desktop(task.await);
     }
     if let Some(id) = desktop
         && let Err(e) = engine.desktop_closed(id).await
     {
         tracing::warn!(error = ?e, "cannot record the end of a desktop connection");
+    }
+}
+
+/// The desktop connection's id once its recording task ended (`None`, logged, when it failed).
+fn recorded_desktop(done: Result<worker::Result<Option<Uuid>>, tokio::task::JoinError>) -> Option<Uuid> {
+    match done {
+        Ok(Ok(id)) => id,
+        Ok(Err(e)) => {
+            tracing::warn!(error = ?e, "cannot record the desktop connection");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot record the desktop connection");
+            None
+        }
     }
 }
 

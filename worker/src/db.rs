@@ -117,3 +117,25 @@ pub fn redact(url: &str) -> String {
         _ => url.to_owned(),
     }
 }
+
+/// Runs `step` (reads or writes on the pool) as a task of its own and waits for it: the step acquires, uses and
+/// releases its pooled connection whether or not its caller keeps being polled.
+///
+/// Why: the pool hands connections to its waiters in queue order (tokio's fair semaphore), even to a waiter whose
+/// future is not being polled at that moment. A stream's step that waits for a connection while its consumer is
+/// busy elsewhere (a WebSocket connection sending a frame, or awaiting a query of its own beside the stream) is
+/// handed the connection and keeps it until the consumer polls the stream again. When that consumer is itself
+/// waiting for a connection, every connection can end up held this way and nothing moves until the acquire
+/// timeout (a "futurelock": 1,000 reconnecting desktops on SQLite's pool of 8 stalled for 10 s).
+/// Streams served to subscribers (the live event readers, the resolvers of their events) run their database
+/// steps through this.
+pub async fn detached<T, F>(step: F) -> crate::Result<T>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = crate::Result<T>> + Send + 'static,
+{
+    match tokio::spawn(step).await {
+        Ok(r) => r,
+        Err(e) => Err(anyhow::anyhow!("a database step failed: {e}").into()),
+    }
+}

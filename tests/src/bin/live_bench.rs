@@ -446,7 +446,10 @@ async fn main() -> anyhow::Result<()> {
         }
         let done = again.iter().zip(&expected).all(|(r, e)| r.lock().map(|g| g.len() >= e.len()).unwrap_or(false));
         if done {
-            break started.elapsed();
+            // All connected at the latest now (the last ones may have connected since the check above).
+            let now = started.elapsed();
+            connected_at.get_or_insert(now);
+            break now;
         }
         anyhow::ensure!(started.elapsed() < Duration::from_secs(300), "not caught up after 300 s");
         tokio::time::sleep(Duration::from_millis(10)).await;

@@ -467,3 +467,47 @@ async fn a_hand_off_from_the_chatbot_is_seen_entering_the_queue() {
         assert_eq!((e["kind"].clone(), e["reason"].clone()), (json!("QUEUE_CHANGED"), json!("HANDED_OFF")), "{e}");
     }
 }
+
+/// A subscription's reader waits for a pooled connection while its subscriber's connection is busy elsewhere
+/// (sending a frame, or a query of its own): the pool must not hand the connection to the reader and leave it
+/// there until the subscriber polls again. With 1,000 desktops reconnecting on SQLite's pool of 8 that held every
+/// connection and stalled the process for the 10 s acquire timeout. Here the pool has one connection for
+/// readers (on PostgreSQL one more, which the process's LISTEN connection keeps).
+#[tokio::test]
+async fn a_live_reader_that_is_not_polled_does_not_keep_a_pooled_connection() {
+    use futures::StreamExt;
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let db = tests::TestDb::fresh().await.unwrap();
+    worker::db::connect_migrated(&db.url, db.backend).await.unwrap().close().await.unwrap();
+    let postgres = db.backend == worker::config::Backend::Postgres;
+    let mut opts = sea_orm::ConnectOptions::new(db.url.clone());
+    opts.max_connections(if postgres { 2 } else { 1 })
+        .min_connections(0)
+        .acquire_timeout(Duration::from_secs(3))
+        .sqlx_logging(false);
+    let pool = sea_orm::Database::connect(opts).await.unwrap();
+    let bus = std::sync::Arc::new(worker::live::Bus::new(pool.clone(), Default::default()));
+    let mut first = Box::pin(bus.stream(uuid::Uuid::new_v4(), worker::live::Audience::Staff(None), None));
+    assert!(tokio::time::timeout(Duration::from_millis(300), first.next()).await.is_err(), "nothing to read yet");
+    if postgres {
+        // The first stream started the process's listener: it keeps one connection.
+        eventually(WAIT, "the live listener to hold its connection", || async {
+            let p = pool.get_postgres_connection_pool();
+            (p.size() == 2 && p.num_idle() == 1).then_some(())
+        })
+        .await;
+    }
+
+    // The pool's one connection is in use while a desktop's stream starts: its reader waits for it...
+    let busy = pool.begin().await.unwrap();
+    let audience = worker::live::Audience::Agent(uuid::Uuid::new_v4());
+    let mut stream = Box::pin(bus.stream(uuid::Uuid::new_v4(), audience, None));
+    assert!(tokio::time::timeout(Duration::from_millis(300), stream.next()).await.is_err(), "nothing to read yet");
+    // ...and the desktop's connection turns to something else (the stream is not polled from here on).
+    drop(busy);
+    let select_one = sea_orm::Statement::from_string(pool.get_database_backend(), "SELECT 1");
+    let answer = pool.query_one_raw(select_one).await;
+    assert!(answer.is_ok(), "the connection stayed with a reader nobody polled: {answer:?}");
+    drop((stream, first));
+    pool.close().await.ok();
+}

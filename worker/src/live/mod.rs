@@ -15,7 +15,9 @@
 //! - **Reading** ([`Bus::stream`]): a subscriber registers first, then reads its backlog from the database, then
 //!   follows its queue, skipping what it already passed. When its queue was full (a slow consumer), the events
 //!   that did not fit are dropped and the subscriber is marked: it reads the database again from its last cursor.
-//!   Memory per subscriber is bounded by its queue; a slow one delays nobody else.
+//!   Memory per subscriber is bounded by its queue; a slow one delays nobody else. A reader's database steps
+//!   run as tasks of their own ([`crate::db::detached`]): the reader is polled only when its subscriber's
+//!   connection gets to it, and a pooled connection must never wait on that.
 
 mod uow;
 
@@ -158,19 +160,26 @@ impl Bus {
     }
 
     /// Whether `ev` is for `audience` (channel streams also get the status changes of agents on the channel's
-    /// list).
+    /// list). Its query runs [`crate::db::detached`], as every database step of a reader does: a reader is polled
+    /// by its subscriber's connection, which may be busy elsewhere.
     async fn visible(&self, audience: Audience, ev: &live_event::Model) -> Result<bool> {
         Ok(match audience {
             Audience::Agent(u) => ev.user_id == Some(u),
             Audience::Staff(None) => ev.staff,
             Audience::Staff(Some(c)) if ev.staff && ev.channel_id == Some(c) => true,
             Audience::Staff(Some(c)) if ev.staff && ev.channel_id.is_none() => match ev.agent_id {
-                Some(agent) if ev.kind == EventKind::AgentStatusChanged => channel_agent::Entity::find()
-                    .filter(channel_agent::Column::ChannelId.eq(c))
-                    .filter(channel_agent::Column::UserId.eq(agent))
-                    .one(&self.db)
+                Some(agent) if ev.kind == EventKind::AgentStatusChanged => {
+                    let db = self.db.clone();
+                    crate::db::detached(async move {
+                        Ok(channel_agent::Entity::find()
+                            .filter(channel_agent::Column::ChannelId.eq(c))
+                            .filter(channel_agent::Column::UserId.eq(agent))
+                            .one(&db)
+                            .await?
+                            .is_some())
+                    })
                     .await?
-                    .is_some(),
+                }
                 _ => false,
             },
             Audience::Staff(Some(_)) => false,
@@ -309,7 +318,8 @@ struct Reader {
 
 impl Reader {
     async fn start(&mut self) -> Result<Option<Delivery>> {
-        let (head, pruned) = self.bus.counter(self.account).await?;
+        let (bus, account) = (self.bus.clone(), self.account);
+        let (head, pruned) = crate::db::detached(async move { bus.counter(account).await }).await?;
         match self.after {
             Some(a) if a < pruned || a > head => {
                 self.last = Some(head);
@@ -344,7 +354,8 @@ impl Reader {
             }
             let last = self.last.unwrap_or(0);
             if !self.caught_up {
-                let page = self.bus.page(self.account, last, Some(self.audience)).await?;
+                let (bus, account, audience) = (self.bus.clone(), self.account, self.audience);
+                let page = crate::db::detached(async move { bus.page(account, last, Some(audience)).await }).await?;
                 self.caught_up = (page.len() as u64) < PAGE;
                 self.backlog.extend(page);
                 continue;
