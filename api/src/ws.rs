@@ -10,6 +10,7 @@
 //!   deactivated user closes theirs with 4401;
 //! - a client that does not read what it is sent for 10 s is closed with 4409 (it resubscribes with `after`
 //!   and misses nothing: streams read the event log, nothing piles up per connection);
+//! - each operation runs as a task of its own ([`OwnTasks`]), so a slow client never keeps a pooled connection;
 //! - agents' and supervisors' connections count for presence while they last;
 //! - queries and mutations sent over the connection come from its upgrade request's client (address and user
 //!   agent, as over HTTP): a `login` counts under that address's limit.
@@ -143,7 +144,8 @@ async fn serve(
         }
     };
     // Boxed so that it can be dropped (with the subscriptions it runs) before the connection's end is recorded.
-    let mut gql = Box::pin(async_graphql::http::WebSocket::new(schema, input, protocol).on_connection_init(on_init));
+    let mut gql =
+        Box::pin(async_graphql::http::WebSocket::new(OwnTasks(schema), input, protocol).on_connection_init(on_init));
 
     let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
     futures::pin_mut!(init_deadline);
@@ -197,8 +199,7 @@ async fn serve(
                 let Ok(a) = a else { continue };
                 actor = Some(a);
                 registered = Some(connections.add(&engine, a.token_id));
-                // Not awaited here: while an arm's body awaits, `gql` is not polled, and a query of one of its
-                // subscriptions can be handed a pooled connection it keeps until then (`worker::db::detached`).
+                // Not awaited here: the loop goes on serving the connection meanwhile.
                 let engine = engine.clone();
                 recording = Some(tokio::spawn(async move { engine.desktop_connected(&a).await }));
             }
@@ -215,8 +216,10 @@ async fn serve(
                     tracing::info!("live connection silent past {DEAD_AFTER:?}; dropped");
                     break None;
                 }
-                if sink.send(Message::Ping(Default::default())).await.is_err() {
-                    break None;
+                match tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Ping(Default::default()))).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => break None,
+                    Err(_) => break Some(close(CLOSE_TOO_SLOW, "too slow: resubscribe with `after`")),
                 }
             }
             _ = revoked => {
@@ -224,11 +227,12 @@ async fn serve(
             }
         }
     };
+    // The operations end first: nothing of theirs waits on this client's socket.
+    drop(gql);
     if let Some(frame) = ending {
         let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(frame)).await;
     }
-    let _ = sink.close().await;
-    drop(gql);
+    let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
     if let Some((id, _)) = registered {
         connections.remove(id);
     }
@@ -239,6 +243,56 @@ async fn serve(
         && let Err(e) = engine.desktop_closed(id).await
     {
         tracing::warn!(error = ?e, "cannot record the end of a desktop connection");
+    }
+}
+
+/// The schema as a WebSocket connection runs it: each operation (subscriptions, and queries and mutations sent
+/// over the socket) is driven by a task of its own and hands its results over through a small queue; dropping
+/// the operation's stream (the client completes it, or the connection ends) aborts the task.
+///
+/// Why: the connection's loop polls its operations only between sending frames, and a frame to a slow client
+/// can take up to [`SEND_TIMEOUT`]. A resolver's query waiting for a pooled connection in between would be
+/// handed it (the pool serves its waiters in order, polled or not) and keep it that long, and on SQLite's pool
+/// of 8 a reconnecting crowd held every connection that way (see `worker::db::detached`). Driven by its own task,
+/// an operation blocks only on its queue, between two results, when it holds nothing.
+#[derive(Clone)]
+struct OwnTasks(crate::graphql::AppSchema);
+
+/// Results an operation may run ahead of the connection that sends them.
+const OPERATION_QUEUE: usize = 16;
+
+impl async_graphql::Executor for OwnTasks {
+    fn execute(&self, request: async_graphql::Request) -> impl Future<Output = async_graphql::Response> + Send {
+        self.0.execute(request)
+    }
+
+    fn execute_stream(
+        &self,
+        request: async_graphql::Request,
+        session_data: Option<Arc<Data>>,
+    ) -> futures::stream::BoxStream<'static, async_graphql::Response> {
+        let mut results = async_graphql::Executor::execute_stream(&self.0, request, session_data);
+        let (tx, rx) = tokio::sync::mpsc::channel(OPERATION_QUEUE);
+        let task = tokio::spawn(async move {
+            while let Some(r) = results.next().await {
+                if tx.send(r).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let driver = AbortOnDrop(task);
+        Box::pin(futures::stream::unfold((rx, driver), |(mut rx, driver)| async move {
+            rx.recv().await.map(|r| (r, (rx, driver)))
+        }))
+    }
+}
+
+/// Aborts an operation's task when its stream is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

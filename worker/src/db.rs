@@ -127,8 +127,9 @@ pub fn redact(url: &str) -> String {
 /// handed the connection and keeps it until the consumer polls the stream again. When that consumer is itself
 /// waiting for a connection, every connection can end up held this way and nothing moves until the acquire
 /// timeout (a "futurelock": 1,000 reconnecting desktops on SQLite's pool of 8 stalled for 10 s).
-/// Streams served to subscribers (the live event readers, the resolvers of their events) run their database
-/// steps through this.
+/// The live event readers run their database steps through this (their consumers, a wallboard's stream among
+/// them, await other things between two polls); a WebSocket connection runs each of its operations as a task of
+/// its own (`api::ws::OwnTasks`), for the same reason.
 pub async fn detached<T, F>(step: F) -> crate::Result<T>
 where
     T: Send + 'static,

@@ -171,9 +171,7 @@ impl Conversation {
             return Ok(None);
         }
         let id = self.0.conversation.id;
-        // Detached: resolved within live events too, whose connection may not poll it (`worker::db::detached`).
-        let engine = engine(ctx)?.clone();
-        let mut found = worker::db::detached(async move { engine.estimated_waits(&[id]).await }).await?;
+        let mut found = engine(ctx)?.estimated_waits(&[id]).await?;
         Ok(found.remove(&id).map(|e| EstimatedWait {
             seconds: e.seconds,
             low: e.low,

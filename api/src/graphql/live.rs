@@ -1,8 +1,6 @@
 //! Live events over GraphQL subscriptions: `myEvents` (an agent's own stream) and `channelEvents` (supervisors
 //! and admins). Each event carries its cursor; subscribing with `after` replays what followed it, then goes on
-//! live. The objects an event concerns are resolved at delivery with the subscriber's permissions, by database
-//! steps run as tasks of their own (`worker::db::detached`: the connection that polls a stream may be busy
-//! sending, and a pooled connection must not wait for it).
+//! live. The objects an event concerns are resolved at delivery with the subscriber's permissions.
 
 use super::conversations::{Conversation, Message};
 use super::enums::{LiveEventKind, LiveEventReason, QueueStatsUpdateKind};
@@ -16,7 +14,6 @@ use entity::live_event;
 use futures::{Stream, StreamExt};
 use std::sync::Arc;
 use uuid::Uuid;
-use worker::db::detached;
 use worker::live::{Audience, Delivery, cursor_string, parse_cursor};
 
 /// Something that happened, as a live event.
@@ -84,26 +81,20 @@ impl LiveEvent {
     async fn conversation(&self, ctx: &Context<'_>) -> ApiResult<Option<Conversation>> {
         let Some(id) = self.event().and_then(|e| e.conversation_id) else { return Ok(None) };
         loaders(ctx)?.clear();
-        let (engine, actor) = (engine(ctx)?.clone(), *actor(ctx)?);
-        let found = detached(async move { engine.conversation_view(&actor, id).await }).await;
-        Ok(found.ok().map(Conversation))
+        Ok(engine(ctx)?.conversation_view(actor(ctx)?, id).await.ok().map(Conversation))
     }
     async fn message(&self, ctx: &Context<'_>) -> ApiResult<Option<Message>> {
         let Some(id) = self.event().and_then(|e| e.message_id) else { return Ok(None) };
-        let (engine, actor) = (engine(ctx)?.clone(), *actor(ctx)?);
-        let found = detached(async move { engine.message(&actor, id).await }).await;
-        Ok(found.ok().map(|(m, u)| Message(m, u)))
+        Ok(engine(ctx)?.message(actor(ctx)?, id).await.ok().map(|(m, u)| Message(m, u)))
     }
     async fn agent(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
         let Some(id) = self.event().and_then(|e| e.agent_id) else { return Ok(None) };
         loaders(ctx)?.clear();
-        let (engine, actor) = (engine(ctx)?.clone(), *actor(ctx)?);
-        Ok(detached(async move { engine.user(&actor, id).await }).await.ok().map(User))
+        Ok(engine(ctx)?.user(actor(ctx)?, id).await.ok().map(User))
     }
     async fn phone_number(&self, ctx: &Context<'_>) -> ApiResult<Option<PhoneNumber>> {
         let Some(id) = self.event().and_then(|e| e.phone_number_id) else { return Ok(None) };
-        let (engine, actor) = (engine(ctx)?.clone(), *actor(ctx)?);
-        Ok(detached(async move { engine.phone_number(&actor, id).await }).await.ok().map(PhoneNumber))
+        Ok(engine(ctx)?.phone_number(actor(ctx)?, id).await.ok().map(PhoneNumber))
     }
 }
 
@@ -246,9 +237,7 @@ fn queue_stats_stream(
                         return Some((Ok(beat), st));
                     }
                     st.dirty = false;
-                    // Detached: `st.changes` is not polled meanwhile (see `worker::db::detached`).
-                    let (engine, actor, channel) = (st.engine.clone(), st.actor, st.channel);
-                    return match detached(async move { engine.queue_stats(&actor, channel).await }).await {
+                    return match st.engine.queue_stats(&st.actor, st.channel).await {
                         Ok(stats) => {
                             let at = stats.first().map_or_else(Utc::now, |s| s.at);
                             Some((Ok(QueueStatsUpdate { kind: QueueStatsUpdateKind::Snapshot, at, stats }), st))

@@ -100,6 +100,26 @@ async fn both_protocols_deliver_the_same_events() {
     assert_eq!(a["agent"]["id"], json!(d.id(0)));
 }
 
+/// A subscription the client completes ends on the server (its task is stopped: nothing more is sent under its
+/// id) while the connection goes on, and its id can start a new one; a query sent over the same connection is
+/// answered meanwhile.
+#[tokio::test]
+async fn a_completed_subscription_stops_and_its_id_serves_again() {
+    let d = desk_on(TestApp::spawn().await, 1, json!({})).await;
+    let mut c = live(&d.app, d.token(0)).await;
+    c.subscribe("1", &my_events(), json!({})).await.unwrap();
+    settled(&d, &mut c, 0).await;
+    c.send_json(json!({ "id": "1", "type": "complete" })).await.unwrap();
+    // Another operation on the same connection, answered while subscription 1 is gone.
+    c.subscribe("q", "query { me { id } }", json!({})).await.unwrap();
+    assert_eq!(c.try_event("q", WAIT).await.unwrap()["me"]["id"], json!(d.id(0)));
+    d.status(d.token(0), "ONLINE").await.ok();
+    assert_eq!(c.try_event("1", Duration::from_secs(2)).await, Err("timed out".to_owned()), "nothing after complete");
+    c.subscribe("1", &my_events(), json!({})).await.unwrap();
+    let e = settled(&d, &mut c, 0).await;
+    assert_eq!(e["kind"], json!("AGENT_STATUS_CHANGED"));
+}
+
 /// GraphiQL (`GET /graphql` from a browser) opens subscriptions where its page says, as the README's live tour
 /// promises: its fetcher resolves the subscription endpoint against the page's origin with `ws:`.
 #[tokio::test]
