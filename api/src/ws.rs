@@ -275,14 +275,16 @@ impl async_graphql::Executor for OwnTasks {
         let (tx, rx) = tokio::sync::mpsc::channel(OPERATION_QUEUE);
         let task = tokio::spawn(async move {
             while let Some(r) = results.next().await {
-                if tx.send(r).await.is_err() {
+                // Boxed: the queue's slots are allocated 32 at a time, and an idle subscription should not pay
+                // for 32 whole responses.
+                if tx.send(Box::new(r)).await.is_err() {
                     break;
                 }
             }
         });
         let driver = AbortOnDrop(task);
         Box::pin(futures::stream::unfold((rx, driver), |(mut rx, driver)| async move {
-            rx.recv().await.map(|r| (r, (rx, driver)))
+            rx.recv().await.map(|r| (*r, (rx, driver)))
         }))
     }
 }
