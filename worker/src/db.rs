@@ -25,14 +25,69 @@ pub fn count_into(db: &mut DatabaseConnection, counter: std::sync::Arc<AtomicU64
 /// Starts a transaction that will write. On SQLite it takes the write lock at `BEGIN` (IMMEDIATE), so a
 /// transaction that reads before it writes waits for other writers (busy timeout) instead of failing when one
 /// commits in between; PostgreSQL ignores the mode.
-pub async fn begin_write(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+///
+/// On SQLite the process's write transactions also queue for the database in order ([`WriteTxn`]'s gate) before
+/// they ask SQLite for its lock: SQLite makes a writer that finds the lock taken sleep in its busy handler (1 ms,
+/// then longer, up to 100 ms between tries) and a writer that just arrived may take the lock first, so under a
+/// steady stream of writers an unlucky one waits far longer than its turn.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTxn, sea_orm::DbErr> {
     use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..Default::default()
-    })
-    .await
+    let gate = match write_gate(db) {
+        // As long as SQLite's own busy timeout: a turn that does not come fails the same way.
+        Some(g) => match tokio::time::timeout(SQLITE_BUSY_TIMEOUT, g.lock_owned()).await {
+            Ok(turn) => Some(turn),
+            Err(_) => {
+                return Err(sea_orm::DbErr::Custom(format!(
+                    "database is locked: no turn to write within {SQLITE_BUSY_TIMEOUT:?}"
+                )));
+            }
+        },
+        None => None,
+    };
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await?;
+    Ok(WriteTxn { txn, _gate: gate })
 }
+
+/// A write transaction, holding its turn at the database's write gate (SQLite) until it ends.
+pub struct WriteTxn {
+    txn: sea_orm::DatabaseTransaction,
+    _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTxn {
+    pub async fn commit(self) -> Result<(), sea_orm::DbErr> {
+        self.txn.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTxn {
+    type Target = sea_orm::DatabaseTransaction;
+    fn deref(&self) -> &Self::Target {
+        &self.txn
+    }
+}
+
+/// The write gate of an SQLite database file (one per file in the process); none on PostgreSQL.
+fn write_gate(db: &DatabaseConnection) -> Option<std::sync::Arc<tokio::sync::Mutex<()>>> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, LazyLock, Mutex};
+    static GATES: LazyLock<Mutex<HashMap<std::path::PathBuf, Arc<tokio::sync::Mutex<()>>>>> =
+        LazyLock::new(Default::default);
+    if db.get_database_backend() != sea_orm::DatabaseBackend::Sqlite {
+        return None;
+    }
+    let file = db.get_sqlite_connection_pool().connect_options().get_filename().to_path_buf();
+    let mut gates = GATES.lock().ok()?;
+    Some(gates.entry(file).or_default().clone())
+}
+
+/// How long an SQLite writer waits for the lock (and for its turn at the write gate) before it fails.
+pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A pooled connection idle at least this long is checked (pinged) before it is handed out. sqlx's default pings
 /// on every checkout: one more round trip before every statement or transaction on PostgreSQL. A connection that
@@ -56,7 +111,7 @@ pub async fn connect_url(url: &str, backend: Backend) -> anyhow::Result<Database
             opts.max_connections(8).map_sqlx_sqlite_opts(|o| {
                 o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                     .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(5))
+                    .busy_timeout(SQLITE_BUSY_TIMEOUT)
                     .foreign_keys(true)
             });
         }

@@ -434,7 +434,7 @@ async fn commit_batch(db: &DatabaseConnection, batch: &[&NewDelivery]) -> Result
     let txn = crate::db::begin_write(db).await?;
     let stored = match webhook_delivery::Entity::insert_many(rows)
         .on_conflict_do_nothing_on([webhook_delivery::Column::DedupeKey])
-        .exec_with_returning_keys(&txn)
+        .exec_with_returning_keys(&*txn)
         .await?
     {
         sea_orm::TryInsertResult::Inserted(ids) => ids,
@@ -443,7 +443,7 @@ async fn commit_batch(db: &DatabaseConnection, batch: &[&NewDelivery]) -> Result
     let stored: std::collections::HashSet<Uuid> = stored.into_iter().collect();
     let jobs =
         ProcessWebhook::for_stored(batch.iter().filter(|d| stored.contains(&d.id)).map(|d| (d.id, d.channel_id)));
-    enqueue_many(&txn, &jobs, Due::Now).await?;
+    enqueue_many(&*txn, &jobs, Due::Now).await?;
     txn.commit().await?;
     Ok(stored)
 }

@@ -390,7 +390,7 @@ async fn status_events_move_outbound_messages_forward_only() {
 
 /// Holds back every insert into the deliveries table until the returned transaction ends: SQLite's write lock,
 /// or on PostgreSQL a table lock that conflicts with inserts (reads go on).
-async fn hold_writes(app: &TestApp) -> sea_orm::DatabaseTransaction {
+async fn hold_writes(app: &TestApp) -> worker::db::WriteTxn {
     use sea_orm::ConnectionTrait;
     let txn = worker::db::begin_write(&app.engine.db).await.unwrap();
     if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {

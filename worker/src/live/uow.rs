@@ -105,7 +105,7 @@ impl NewEvent {
 /// it as it took the transaction; [`Uow::commit`] appends the events and commits. Dropped without a commit, it
 /// rolls back with its events.
 pub struct Uow {
-    txn: DatabaseTransaction,
+    txn: crate::db::WriteTxn,
     events: Mutex<Vec<NewEvent>>,
     effects: Mutex<Effects>,
     bus: Arc<Bus>,
@@ -127,7 +127,7 @@ pub struct Committed {
 }
 
 impl Uow {
-    pub(crate) fn new(txn: DatabaseTransaction, bus: Arc<Bus>, wakeups: Arc<Wakeups>) -> Self {
+    pub(crate) fn new(txn: crate::db::WriteTxn, bus: Arc<Bus>, wakeups: Arc<Wakeups>) -> Self {
         Self { txn, events: Mutex::default(), effects: Mutex::default(), bus, wakeups }
     }
 
@@ -171,7 +171,7 @@ impl Uow {
                 e.into_active_model()
             });
             live_event::Entity::insert_many(rows)
-                .exec_without_returning(&self.txn)
+                .exec_without_returning(&*self.txn)
                 .await
                 .context("appending events")?;
             heads.push((account, last));
