@@ -431,7 +431,7 @@ async fn commit_batch(db: &DatabaseConnection, batch: &[&NewDelivery]) -> Result
         processed_at: Set(None),
         error: Set(None),
     });
-    let txn = crate::db::begin_write(db).await?;
+    let txn = crate::db::begin_group_commit(db).await?;
     let stored = match webhook_delivery::Entity::insert_many(rows)
         .on_conflict_do_nothing_on([webhook_delivery::Column::DedupeKey])
         .exec_with_returning_keys(&*txn)
