@@ -282,19 +282,10 @@ impl async_graphql::Executor for OwnTasks {
                 }
             }
         });
-        let driver = AbortOnDrop(task);
+        let driver = worker::runtime::AbortOnDrop(vec![task]);
         Box::pin(futures::stream::unfold((rx, driver), |(mut rx, driver)| async move {
             rx.recv().await.map(|r| (*r, (rx, driver)))
         }))
-    }
-}
-
-/// Aborts an operation's task when its stream is dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

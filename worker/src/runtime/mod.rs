@@ -172,8 +172,8 @@ impl Registry for PostgresRegistry {
     }
 }
 
-/// Aborts its tasks when dropped.
-struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+/// Aborts its tasks when dropped (the workers' loops here, a WebSocket operation's task in `api::ws`).
+pub struct AbortOnDrop(pub Vec<tokio::task::JoinHandle<()>>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
